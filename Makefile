@@ -1,0 +1,44 @@
+# statusflow: `make run` runs the pipeline locally, `make test` runs every test.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test check unit integration broker-start broker-stop bench clean
+
+install: $(INSTALLED)
+
+# Reinstall whenever pyproject.toml changes; the venv is project-local.
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+run: install
+	$(PY) -m devkit.run_local
+
+check: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+test: check
+	$(PY) -m devkit.kafka_local fetch
+	$(PY) -m pytest
+
+unit: install
+	$(PY) -m pytest tests/unit
+
+integration: install
+	$(PY) -m pytest -m integration
+
+broker-start: install
+	scripts/kafka-local start
+
+broker-stop:
+	scripts/kafka-local stop
+
+clean:
+	rm -rf .local .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,1 @@
+"""Developer tooling for statusflow (local Kafka broker management, etc.)."""

@@ -1,0 +1,96 @@
+"""`make run`: the local broker, the receiver and one worker, until Ctrl-C stops all of it."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from devkit import kafka_local
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """Poll `url` until it answers 200, failing fast if `proc` exits."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            msg = f"{proc.args!r} exited with {proc.returncode} before {url} answered"
+            raise SystemExit(msg)
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError, TimeoutError),
+            urllib.request.urlopen(url, timeout=1) as response,  # noqa: S310 - a loopback URL we built
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.2)
+    msg = f"{url} did not answer within {timeout:.0f}s"
+    raise SystemExit(msg)
+
+
+def _say(text: str) -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def main() -> int:
+    """Start everything, print where to POST, wait for Ctrl-C, stop everything."""
+    port = int(os.environ.get("STATUSFLOW_KAFKA_PORT", "9092"))
+    started = time.monotonic()
+    broker = kafka_local.start(port=port)
+    _say(f"broker   ready on {broker.bootstrap} in {time.monotonic() - started:.1f}s")
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
+    receiver_port = env.setdefault("STATUSFLOW_PORT", "8080")
+    worker_port = env.setdefault("STATUSFLOW_WEB_PORT", "6066")
+    host = env.setdefault("STATUSFLOW_HOST", "127.0.0.1")
+    env.setdefault("STATUSFLOW_DATA_DIR", str(REPO / ".local" / "worker"))
+    logs = REPO / ".local" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        for name in ("receiver", "streams"):
+            with (logs / f"{name}.log").open("ab") as log_file:
+                procs.append(
+                    subprocess.Popen(  # noqa: S603 - our own modules, run by this interpreter
+                        [sys.executable, "-m", name], cwd=REPO, env=env, stdout=log_file, stderr=log_file
+                    )
+                )
+        _wait_http(f"http://{host}:{receiver_port}/healthz", procs[0], 60)
+        _say(f"receiver ready on http://{host}:{receiver_port}  (log: {logs / 'receiver.log'})")
+        _wait_http(f"http://{host}:{worker_port}/healthz", procs[1], 120)
+        _say(f"worker   ready on http://{host}:{worker_port}  (log: {logs / 'streams.log'})")
+        _say(
+            f"\nPOST webhooks to  http://{host}:{receiver_port}/webhooks/<provider>[/<channel>]   e.g.\n"
+            "  curl -X POST -H 'content-type: application/json' "
+            f"--data @tests/fixtures/meta/status_sent.json http://{host}:{receiver_port}/webhooks/meta\n"
+            f"then query        http://{host}:{worker_port}/messages/meta/<message id>\n"
+            "DEVELOPMENT MODE: unsigned webhooks from loopback are accepted; set provider secrets to verify.\n"
+            "Ctrl-C stops receiver, worker and broker."
+        )
+        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+    except KeyboardInterrupt:
+        pass
+    finally:
+        _say("stopping...")
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        broker.stop()
+        _say("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The HTTP receiver: authenticates webhooks and acknowledges them once Kafka holds them."""

@@ -1,0 +1,94 @@
+"""One middleware maps every refusal to a short JSON error, an audit record and metrics."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from receiver.context import METRICS, PUBLISHER, REQUEST_ID, SETTINGS
+from receiver.errors import Rejected
+from receiver.publisher import PublishError
+from schemas.codec import codec
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+EXCERPT_BYTES = 512
+
+
+async def _audit_rejection(request: web.Request, status: int, reason: str) -> None:
+    """Best effort: a rejection is not durable state, so a broker outage only logs."""
+    settings = request.app[SETTINGS]
+    request_id: str = request[REQUEST_ID]
+    excerpt: str | None = None
+    try:
+        # The body of a 413 is not read: that is the point of the limit.
+        body = await request.read() if status != 413 else b""
+        excerpt = body[:EXCERPT_BYTES].decode("utf-8", "replace") if body else None
+    except web.HTTPException:
+        excerpt = None
+    record = codec("audit_record").encode(
+        {
+            "audit_id": f"{request_id}:receiver:",
+            "request_id": request_id,
+            "stage": "receiver",
+            "provider": request.match_info.get("provider", "unknown"),
+            "channel": request.match_info.get("channel", "default"),
+            "at": int(time.time() * 1000),
+            "http_status": status,
+            "outcome": "rejected",
+            "detail": reason,
+            "events_found": 0,
+            "events_ignored": 0,
+            "payload_excerpt": excerpt,
+        }
+    )
+    try:
+        await request.app[PUBLISHER].publish(settings.topics.audit, request_id.encode(), record)
+    except PublishError:
+        log.warning("audit of rejected request %s not published", request_id)
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request id, error mapping, audit of refusals and request metrics."""
+    request[REQUEST_ID] = uuid.uuid4().hex
+    started = time.perf_counter()
+    provider = request.match_info.get("provider", "-")
+    channel = request.match_info.get("channel", "default")
+    headers: dict[str, str] = {}
+    try:
+        response = await handler(request)
+    except Rejected as exc:
+        status, reason = exc.status, exc.reason
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
+    except PublishError as exc:
+        status, reason = 503, "the event log is unavailable; retry later"
+        headers["Retry-After"] = "5"
+        log.warning("request %s not durable: %s", request[REQUEST_ID], exc)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        status, reason = exc.status, exc.reason
+        headers.update({k: v for k, v in exc.headers.items() if k == "Allow"})
+    else:
+        _observe(request, provider, channel, response.status, started)
+        return response
+    log.info("request %s rejected with %s: %s", request[REQUEST_ID], status, reason)
+    if request.path.startswith("/webhooks/"):
+        await _audit_rejection(request, status, reason)
+    _observe(request, provider, channel, status, started)
+    return web.json_response({"error": reason, "request_id": request[REQUEST_ID]}, status=status, headers=headers)
+
+
+def _observe(request: web.Request, provider: str, channel: str, status: int, started: float) -> None:
+    if not request.path.startswith("/webhooks/"):
+        return
+    metrics = request.app[METRICS]
+    metrics.requests.labels(provider, channel, str(status)).inc()
+    metrics.latency.labels(provider).observe(time.perf_counter() - started)

@@ -1,0 +1,22 @@
+"""The root of every statusflow error.
+
+    StatusflowError
+    ├── SchemaError (schemas.codec)          not retriable: the bytes are not what the contract says
+    ├── ConfigurationError (schemas.errors)  not retriable: fix the settings and restart
+    ├── UnparseableWebhook (streams.adapters.base)   not retriable: dead-letter with the reason
+    └── PublishError (receiver.publisher)    retriable: the broker did not acknowledge in time
+
+`retriable` decides between retrying and dead-lettering or failing fast.
+"""
+
+from __future__ import annotations
+
+
+class StatusflowError(Exception):
+    """Base class of every error raised by statusflow code."""
+
+    retriable: bool = False
+
+
+class ConfigurationError(StatusflowError):
+    """The settings or the channel configuration cannot be used."""

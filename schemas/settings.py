@@ -1,0 +1,42 @@
+"""Settings shared by every statusflow process: the broker and the topic contract.
+
+Each process builds one settings object in its entry point and passes it down; nothing here
+reads the environment at import time.
+"""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class TopicNames(BaseSettings):
+    """Topic names (DESIGN.md: names configurable, defaults shown)."""
+
+    model_config = SettingsConfigDict(env_prefix="STATUSFLOW_TOPIC_", frozen=True, extra="ignore")
+
+    raw: str = "wa.webhooks.raw"
+    events: str = "wa.status.events"
+    changes: str = "wa.status.changes"
+    alerts: str = "wa.alerts"
+    metrics: str = "wa.metrics"
+    dlq: str = "wa.webhooks.dlq"
+    audit: str = "wa.audit"
+
+    def prefixed(self, prefix: str) -> TopicNames:
+        """The same names behind `prefix` (tests use one prefix per test)."""
+        return TopicNames(**{name: prefix + value for name, value in self.model_dump().items()})
+
+
+class KafkaSettings(BaseSettings):
+    """Where the broker is and how the topics are laid out."""
+
+    model_config = SettingsConfigDict(env_prefix="STATUSFLOW_", frozen=True, extra="ignore", populate_by_name=True)
+
+    bootstrap_servers: str = Field(
+        default="127.0.0.1:9092",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "STATUSFLOW_BOOTSTRAP_SERVERS"),
+    )
+    topics: TopicNames = Field(default_factory=TopicNames)
+    partitions: int = Field(default=4, ge=1, description="Partitions of every topic we create.")
+    replication_factor: int = Field(default=1, ge=1)

@@ -1,0 +1,47 @@
+"""The one small interface every provider adapter implements."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Protocol
+
+from schemas.envelope import RawWebhook
+from schemas.errors import StatusflowError
+from streams.domain.events import StatusEvent
+
+
+class UnparseableWebhook(StatusflowError):
+    """The webhook cannot be normalised; it goes to the dead-letter topic with this reason."""
+
+    retriable = False
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChannelEvent:
+    """A channel-level event (logout, connection closed): not a message status."""
+
+    provider: str
+    channel: str
+    kind: str
+    occurred_at: int
+    detail: str | None = None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ParseResult:
+    """What one webhook carried."""
+
+    events: tuple[StatusEvent, ...] = ()
+    ignored: int = 0
+    ignored_reasons: tuple[str, ...] = ()
+    channel_events: tuple[ChannelEvent, ...] = ()
+
+
+class Adapter(Protocol):
+    """Turns a raw envelope into canonical events; raises UnparseableWebhook."""
+
+    name: str
+
+    def parse(self, raw: RawWebhook) -> ParseResult:
+        """Parse one webhook."""
+        ...

@@ -1,0 +1,15 @@
+"""Adapters by provider name: the one place that knows which providers exist."""
+
+from __future__ import annotations
+
+from streams.adapters.base import Adapter
+from streams.adapters.meta import MetaAdapter
+
+ADAPTERS: dict[str, Adapter] = {
+    "meta": MetaAdapter(),
+}
+
+
+def adapter_for(provider: str) -> Adapter | None:
+    """The adapter of a provider, None when there is none."""
+    return ADAPTERS.get(provider)

@@ -1,0 +1,1 @@
+"""The pure domain core: no faust, aiokafka or aiohttp imports here."""

@@ -1,0 +1,62 @@
+"""The canonical StatusEvent that every provider adapter produces."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+
+from streams.domain.status import FailureReason, Status
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """One status of one message, in the canonical model. Times are epoch milliseconds."""
+
+    provider: str
+    channel: str
+    message_id: str
+    status: Status
+    provider_status: str
+    occurred_at: int
+    received_at: int
+    request_id: str
+    time_from_receipt: bool = False
+    recipient: str | None = None
+    campaign: str | None = None
+    failure_reason: FailureReason | None = None
+    error_code: str | None = None
+    error_title: str | None = None
+    conversation_id: str | None = None
+    pricing_category: str | None = None
+    correlation_id: str | None = None
+
+    @property
+    def message_key(self) -> str:
+        """`provider:message_id`, the key of the message in every topic and table."""
+        return message_key(self.provider, self.message_id)
+
+    @property
+    def event_id(self) -> str:
+        """Deterministic id: the same provider report always gets the same id."""
+        return event_id(self.provider, self.message_id, self.provider_status, self.occurred_at)
+
+
+def message_key(provider: str, message_id: str) -> str:
+    """The key of a message: provider and the provider's message id."""
+    return f"{provider}:{message_id}"
+
+
+def event_id(provider: str, message_id: str, provider_status: str, occurred_at: int) -> str:
+    """A short stable digest of what identifies one provider report."""
+    raw = f"{provider}\x1f{message_id}\x1f{provider_status}\x1f{occurred_at}".encode()
+    return hashlib.blake2b(raw, digest_size=12).hexdigest()
+
+
+def mask_number(number: str | None) -> str | None:
+    """Keep the country prefix and the last two digits of a phone number, hide the rest."""
+    if not number:
+        return number
+    digits = number.strip()
+    if len(digits) <= 5:
+        return "*" * len(digits)
+    return digits[:3] + "*" * (len(digits) - 5) + digits[-2:]

@@ -1,0 +1,136 @@
+"""The join lattice: a message's state is the join of all its events.
+
+`merge` is commutative, associative and idempotent, so the state is the same whatever the
+order or the number of repeats in which events arrive. Each ranked status keeps the earliest
+time seen for it; the status is the highest rank seen; the failure detail comes from the
+earliest failure (ties broken by event id) so that it too is order-free.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from streams.domain.events import StatusEvent
+from streams.domain.status import RANKED, FailureReason, Status
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Failure:
+    """What the earliest failure of a message said."""
+
+    at: int
+    event_id: str
+    reason: FailureReason
+    error_code: str | None
+    error_title: str | None
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class MessageState:
+    """The joined state of one message. Times are epoch milliseconds; None = not seen."""
+
+    provider: str
+    channel: str
+    message_id: str
+    campaign: str | None = None
+    queued_at: int | None = None
+    created_at: int | None = None
+    sent_at: int | None = None
+    failed_at: int | None = None
+    delivered_at: int | None = None
+    read_at: int | None = None
+    failure: Failure | None = None
+
+    @property
+    def message_key(self) -> str:
+        """`provider:message_id`."""
+        return f"{self.provider}:{self.message_id}"
+
+    @property
+    def status(self) -> Status | None:
+        """The highest-ranked status seen, None before any ranked event."""
+        for status in reversed(RANKED):
+            if self.time_of(status) is not None:
+                return status
+        return None
+
+    def time_of(self, status: Status) -> int | None:
+        """The earliest time seen for a ranked status."""
+        value: int | None = getattr(self, f"{status.value}_at")
+        return value
+
+    @property
+    def delivered_implied(self) -> bool:
+        """Read without a delivery report: Meta skips `delivered` when both happen together."""
+        return self.delivered_at is None and self.read_at is not None
+
+    @property
+    def effective_delivered_at(self) -> int | None:
+        """delivered_at, or read_at standing in for it."""
+        return self.delivered_at if self.delivered_at is not None else self.read_at
+
+    @property
+    def anomaly(self) -> bool:
+        """A failure reported after the message was delivered or read."""
+        delivered = self.effective_delivered_at
+        return self.failed_at is not None and delivered is not None and self.failed_at > delivered
+
+
+def _earliest(current: int | None, new: int) -> int:
+    return new if current is None or new < current else current
+
+
+def _min_optional(a: str | None, b: str | None) -> str | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return min(a, b)
+
+
+def _earlier_failure(current: Failure | None, new: Failure) -> Failure:
+    if current is None or (new.at, new.event_id) < (current.at, current.event_id):
+        return new
+    return current
+
+
+def initial(event: StatusEvent) -> MessageState:
+    """The bottom state of the message an event belongs to."""
+    return MessageState(provider=event.provider, channel=event.channel, message_id=event.message_id)
+
+
+def merge(state: MessageState | None, event: StatusEvent) -> MessageState:
+    """Join one event into a state (None = message not seen yet). Side events change nothing."""
+    base = state if state is not None else initial(event)
+    if event.status.is_side_event:
+        return base
+    field = f"{event.status.value}_at"
+    changes: dict[str, object] = {field: _earliest(getattr(base, field), event.occurred_at)}
+    campaign = _min_optional(base.campaign, event.campaign)
+    if campaign != base.campaign:
+        changes["campaign"] = campaign
+    if event.status is Status.FAILED:
+        failure = Failure(
+            at=event.occurred_at,
+            event_id=event.event_id,
+            reason=event.failure_reason or FailureReason.ERROR,
+            error_code=event.error_code,
+            error_title=event.error_title,
+        )
+        changes["failure"] = _earlier_failure(base.failure, failure)
+    return dataclasses.replace(base, **changes)  # type: ignore[arg-type]
+
+
+def join(a: MessageState, b: MessageState) -> MessageState:
+    """Join two states of the same message (used by replay and the property tests)."""
+    changes: dict[str, object] = {}
+    for status in RANKED:
+        field = f"{status.value}_at"
+        va, vb = getattr(a, field), getattr(b, field)
+        changes[field] = vb if va is None else (va if vb is None else min(va, vb))
+    changes["campaign"] = _min_optional(a.campaign, b.campaign)
+    if a.failure is None or b.failure is None:
+        changes["failure"] = a.failure or b.failure
+    else:
+        changes["failure"] = _earlier_failure(a.failure, b.failure)
+    return dataclasses.replace(a, **changes)  # type: ignore[arg-type]

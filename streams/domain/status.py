@@ -1,0 +1,53 @@
+"""Canonical statuses and their ranks in the join lattice (DESIGN.md)."""
+
+from __future__ import annotations
+
+import enum
+
+
+class Status(enum.StrEnum):
+    """Canonical message status; side events carry no rank."""
+
+    QUEUED = "queued"
+    CREATED = "created"
+    SENT = "sent"
+    FAILED = "failed"
+    DELIVERED = "delivered"
+    READ = "read"
+    # Side events: they annotate or alert, they never change a message's rank.
+    DELETED = "deleted"
+    WARNING = "warning"
+    CANCELED = "canceled"
+    RETRYING = "retrying"
+
+    @property
+    def rank(self) -> int:
+        """Position in the lattice; 0 for side events."""
+        return _RANKS.get(self, 0)
+
+    @property
+    def is_side_event(self) -> bool:
+        """True for statuses that annotate but never move a message."""
+        return self not in _RANKS
+
+
+class FailureReason(enum.StrEnum):
+    """Why a message failed."""
+
+    ERROR = "error"
+    NOT_FOUND = "not_found"
+    EXPIRED = "expired"
+    REJECTED = "rejected"
+
+
+_RANKS: dict[Status, int] = {
+    Status.QUEUED: 10,
+    Status.CREATED: 20,
+    Status.SENT: 30,
+    Status.FAILED: 35,
+    Status.DELIVERED: 40,
+    Status.READ: 50,
+}
+
+# The ranked statuses in lattice order, lowest first.
+RANKED: tuple[Status, ...] = tuple(sorted(_RANKS, key=_RANKS.__getitem__))

@@ -1,0 +1,56 @@
+"""raw envelope → canonical events, or a dead-letter reason: the pure core of the normalize agent."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from schemas.codec import SchemaError
+from schemas.envelope import RawWebhook
+from streams.adapters.base import ChannelEvent, UnparseableWebhook
+from streams.adapters.registry import adapter_for
+from streams.domain.events import StatusEvent
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Normalized:
+    """The outcome of normalising one raw record."""
+
+    raw: RawWebhook | None
+    events: tuple[StatusEvent, ...] = ()
+    channel_events: tuple[ChannelEvent, ...] = ()
+    ignored: int = 0
+    dead_letter_reason: str | None = None
+
+    @property
+    def outcome(self) -> str:
+        """The audit outcome word."""
+        if self.dead_letter_reason is not None:
+            return "dead_lettered"
+        if not self.events and not self.channel_events:
+            return "ignored"
+        return "normalized"
+
+
+def normalize(value: bytes) -> Normalized:
+    """Decode and parse one raw record; never raises for bad input."""
+    try:
+        raw = RawWebhook.from_avro(value)
+    except SchemaError as exc:
+        return Normalized(raw=None, dead_letter_reason=f"undecodable envelope: {exc}")
+    adapter = adapter_for(raw.provider)
+    if adapter is None:
+        return Normalized(raw=raw, dead_letter_reason=f"no adapter for provider {raw.provider!r}")
+    try:
+        result = adapter.parse(raw)
+    except UnparseableWebhook as exc:
+        return Normalized(raw=raw, dead_letter_reason=str(exc))
+    except Exception as exc:  # noqa: BLE001 - an adapter bug must dead-letter the webhook, not crash the agent
+        return Normalized(raw=raw, dead_letter_reason=f"adapter {raw.provider} failed: {exc!r}")
+    ranked = tuple(e for e in result.events if not e.status.is_side_event)
+    side = len(result.events) - len(ranked)
+    return Normalized(
+        raw=raw,
+        events=ranked,
+        channel_events=result.channel_events,
+        ignored=result.ignored + side,
+    )

@@ -1,0 +1,116 @@
+"""Wire formats of the domain objects: Avro records for topics, compact arrays for the table.
+
+The table value is an orjson array rather than Avro or a dict: it is the smallest thing that
+round-trips a MessageState, which keeps the store and its changelog small.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import orjson
+
+from schemas.codec import codec
+from streams.domain.events import StatusEvent
+from streams.domain.lattice import Failure, MessageState
+from streams.domain.status import FailureReason, Status
+
+_STATE_VERSION = 1
+
+
+def event_to_avro(event: StatusEvent) -> bytes:
+    """StatusEvent → single-object Avro bytes."""
+    record = dataclasses.asdict(event)
+    record["event_id"] = event.event_id
+    record["message_key"] = event.message_key
+    record["status"] = event.status.value
+    record["failure_reason"] = event.failure_reason.value if event.failure_reason else None
+    return codec("status_event").encode(record)
+
+
+def event_from_avro(data: bytes) -> StatusEvent:
+    """Single-object Avro bytes → StatusEvent (raises SchemaError)."""
+    record: dict[str, Any] = codec("status_event").decode(data)
+    record.pop("event_id")
+    record.pop("message_key")
+    record["status"] = Status(record["status"])
+    reason = record["failure_reason"]
+    record["failure_reason"] = FailureReason(reason) if reason else None
+    return StatusEvent(**record)
+
+
+def state_to_bytes(state: MessageState) -> bytes:
+    """MessageState → compact table value."""
+    f = state.failure
+    return orjson.dumps(
+        [
+            _STATE_VERSION,
+            state.provider,
+            state.channel,
+            state.message_id,
+            state.campaign,
+            state.queued_at,
+            state.created_at,
+            state.sent_at,
+            state.failed_at,
+            state.delivered_at,
+            state.read_at,
+            [f.at, f.event_id, f.reason.value, f.error_code, f.error_title] if f else None,
+        ]
+    )
+
+
+def state_from_bytes(data: bytes) -> MessageState:
+    """Compact table value → MessageState."""
+    (_v, provider, channel, message_id, campaign, q, c, s, f_at, d, r, fail) = orjson.loads(data)
+    failure = (
+        Failure(at=fail[0], event_id=fail[1], reason=FailureReason(fail[2]), error_code=fail[3], error_title=fail[4])
+        if fail
+        else None
+    )
+    return MessageState(
+        provider=provider,
+        channel=channel,
+        message_id=message_id,
+        campaign=campaign,
+        queued_at=q,
+        created_at=c,
+        sent_at=s,
+        failed_at=f_at,
+        delivered_at=d,
+        read_at=r,
+        failure=failure,
+    )
+
+
+def state_view(state: MessageState) -> dict[str, Any]:
+    """The JSON answer of GET /messages/{provider}/{message_id}."""
+    failure = state.failure
+    status = state.status
+    return {
+        "message_key": state.message_key,
+        "provider": state.provider,
+        "channel": state.channel,
+        "message_id": state.message_id,
+        "campaign": state.campaign,
+        "status": status.value if status else None,
+        "timestamps": {
+            "queued_at": state.queued_at,
+            "created_at": state.created_at,
+            "sent_at": state.sent_at,
+            "failed_at": state.failed_at,
+            "delivered_at": state.effective_delivered_at,
+            "read_at": state.read_at,
+        },
+        "delivered_implied": state.delivered_implied,
+        "anomaly": state.anomaly,
+        "failure": None
+        if failure is None
+        else {
+            "reason": failure.reason.value,
+            "error_code": failure.error_code,
+            "error_title": failure.error_title,
+            "at": failure.at,
+        },
+    }

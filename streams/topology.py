@@ -1,0 +1,62 @@
+"""The Faust app, its topics and its table, built from the settings (no agents here)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import faust
+from faust.types import TableT, TopicT
+
+from streams.settings import WorkerSettings
+
+STATE_TABLE = "message_state"
+
+
+@dataclasses.dataclass(frozen=True)
+class Topology:
+    """Everything the agents and views read from or write to."""
+
+    app: faust.App
+    settings: WorkerSettings
+    raw: TopicT
+    events: TopicT
+    changes: TopicT
+    dlq: TopicT
+    audit: TopicT
+    states: TableT[bytes, bytes | None]
+
+
+def build_topology(settings: WorkerSettings) -> Topology:
+    """A Faust app with raw-bytes topics (we encode Avro ourselves, once per record)."""
+    app = faust.App(
+        settings.app_id,
+        broker=f"kafka://{settings.bootstrap_servers}",
+        store="memory://" if settings.store == "memory" else "rocksdb://",
+        datadir=settings.data_dir,
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        key_serializer="raw",
+        value_serializer="raw",
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=settings.commit_interval_s,
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        web_enabled=True,
+    )
+    names = settings.topics
+
+    def topic(name: str) -> TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes)
+
+    return Topology(
+        app=app,
+        settings=settings,
+        raw=topic(names.raw),
+        events=topic(names.events),
+        changes=topic(names.changes),
+        dlq=topic(names.dlq),
+        audit=topic(names.audit),
+        states=app.Table(STATE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions),
+    )

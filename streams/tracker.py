@@ -1,0 +1,64 @@
+"""The pure core of the track agent: fold one event into a message's state, say what changed."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import hashlib
+
+from streams.domain.events import StatusEvent
+from streams.domain.lattice import MessageState, merge
+from streams.domain.status import RANKED
+
+
+class Outcome(enum.StrEnum):
+    """What an event did to its message."""
+
+    CHANGED = "changed"
+    DUPLICATE = "duplicate"  # the same report again: nothing new
+    STALE = "stale"  # a distinct report that adds nothing (late, or lower than the state)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Tracked:
+    """The state after an event, and the change to publish when there is one."""
+
+    state: MessageState
+    outcome: Outcome
+    change: dict[str, object] | None
+
+
+def track(state: MessageState | None, event: StatusEvent) -> Tracked:
+    """Merge `event` into `state`; a change record only when the state really changes."""
+    new = merge(state, event)
+    if state is not None and new == state:
+        seen_same = state.time_of(event.status) == event.occurred_at
+        return Tracked(new, Outcome.DUPLICATE if seen_same else Outcome.STALE, None)
+    return Tracked(new, Outcome.CHANGED, change_record(state, new, event))
+
+
+def change_record(before: MessageState | None, after: MessageState, event: StatusEvent) -> dict[str, object]:
+    """The StatusChange record (schemas/status_change.avsc) with a deterministic id."""
+    status = after.status
+    assert status is not None  # merge of a ranked event always yields a ranked status
+    times = {f"{s.value}_at": after.time_of(s) for s in RANKED}
+    fingerprint = "|".join(f"{k}={v}" for k, v in sorted(times.items()))
+    digest = hashlib.blake2b(f"{after.message_key}|{fingerprint}".encode(), digest_size=12)
+    failure = after.failure
+    return {
+        "change_id": digest.hexdigest(),
+        "message_key": after.message_key,
+        "provider": after.provider,
+        "channel": after.channel,
+        "message_id": after.message_id,
+        "campaign": after.campaign,
+        "previous_status": before.status.value if before and before.status else None,
+        "status": status.value,
+        "event_id": event.event_id,
+        **times,
+        "delivered_implied": after.delivered_implied,
+        "failure_reason": failure.reason.value if failure else None,
+        "error_code": failure.error_code if failure else None,
+        "error_title": failure.error_title if failure else None,
+        "anomaly": after.anomaly,
+    }

@@ -1,0 +1,64 @@
+"""The worker's web pages: message state (routed to the owning worker) and health."""
+
+from __future__ import annotations
+
+from aiokafka.partitioner import murmur2
+from faust.web import Request, Response, View
+from yarl import URL
+
+from streams.records import state_from_bytes, state_view
+from streams.topology import STATE_TABLE, Topology
+
+
+def key_partition(key: bytes, partitions: int) -> int:
+    """The partition the Java client and aiokafka's default partitioner give `key`."""
+    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
+    return partition
+
+
+def owner_url(t: Topology, key: bytes) -> URL | None:
+    """The web URL of another worker that owns `key`'s table partition; None when it is this one.
+
+    Computed from the assignor's table metadata rather than the producer's topic metadata,
+    which stays empty until the worker has written to the changelog once.
+    """
+    partition = key_partition(key, t.settings.partitions)
+    changelog = t.states.changelog_topic.get_topic_name()
+    own = str(t.app.conf.canonical_url)
+    for url, topics in t.app.router.table_metadata(STATE_TABLE).items():
+        if partition in topics.get(changelog, ()) and str(url) != own:
+            return URL(url)
+    return None
+
+
+def register_views(t: Topology) -> None:
+    """Attach the pages to the app's web server."""
+    app = t.app
+
+    async def proxy(owner: URL, request: Request) -> Response:
+        assert owner.host is not None and owner.port is not None
+        routed = request.url.with_host(owner.host).with_port(owner.port)
+        async with app.http_client.get(routed) as response:
+            body = await response.read()
+            return app.web.bytes(body, content_type=response.content_type, status=response.status)
+
+    @app.page("/messages/{provider}/{message_id}")
+    class MessageView(View):
+        """GET the current state and per-status timestamps of one message."""
+
+        async def get(self, request: Request, provider: str, message_id: str) -> Response:
+            key = f"{provider}:{message_id}".encode()
+            owner = owner_url(t, key)
+            if owner is not None:
+                return await proxy(owner, request)
+            current = t.states.get(key)
+            if current is None:
+                return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
+            return self.json(state_view(state_from_bytes(current)))
+
+    @app.page("/healthz")
+    class Health(View):
+        """Alive."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})

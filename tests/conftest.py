@@ -1,0 +1,47 @@
+"""Shared fixtures: the real broker for the session, unique topics and ids per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from devkit import kafka_local
+from schemas.settings import KafkaSettings, TopicNames
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap() -> Iterator[str]:
+    """KAFKA_BOOTSTRAP_SERVERS when set, else a real local broker started for this session."""
+    external = os.environ.get("KAFKA_BOOTSTRAP_SERVERS")
+    if external:
+        yield external
+        return
+    data_dir = Path(tempfile.mkdtemp(prefix="statusflow-kafka-"))
+    broker = kafka_local.start(port=kafka_local.free_port(), data_dir=data_dir, timeout=180)
+    try:
+        yield broker.bootstrap
+    finally:
+        broker.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def unique_id() -> str:
+    """A short id unique to this test, for topic prefixes, app ids and groups."""
+    return uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def kafka_settings(kafka_bootstrap: str, unique_id: str) -> KafkaSettings:
+    """Settings whose topics belong to this test alone."""
+    return KafkaSettings(
+        bootstrap_servers=kafka_bootstrap,
+        topics=TopicNames().prefixed(f"t{unique_id}."),
+        partitions=4,
+    )

@@ -1,0 +1,50 @@
+"""Small builders shared by the tests."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from schemas.envelope import RawWebhook
+from streams.domain.events import StatusEvent
+from streams.domain.status import FailureReason, Status
+
+FIXTURES = Path(__file__).parent / "fixtures"
+OUTSIDE_CASES = Path(__file__).resolve().parents[2] / "shared" / "outside-cases"
+
+
+def raw_webhook(
+    provider: str, body: bytes, content_type: str = "application/json", channel: str = "default"
+) -> RawWebhook:
+    """An envelope as the receiver would write it."""
+    return RawWebhook(
+        request_id="req-1",
+        provider=provider,
+        channel=channel,
+        received_at=1_750_030_100_000,
+        content_type=content_type,
+        url=f"http://127.0.0.1:8080/webhooks/{provider}",
+        body=body,
+    )
+
+
+def status_event(
+    status: Status,
+    occurred_at: int,
+    message_id: str = "wamid.1",
+    provider_status: str | None = None,
+    failure_reason: FailureReason | None = None,
+    campaign: str | None = None,
+) -> StatusEvent:
+    """A canonical event of message `message_id`."""
+    return StatusEvent(
+        provider="meta",
+        channel="default",
+        message_id=message_id,
+        status=status,
+        provider_status=provider_status or status.value,
+        occurred_at=occurred_at,
+        received_at=occurred_at + 5,
+        request_id="req-1",
+        failure_reason=failure_reason,
+        campaign=campaign,
+    )

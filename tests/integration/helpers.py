@@ -1,0 +1,46 @@
+"""Waiting on conditions and reading topics, with a deadline on everything."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from aiokafka import AIOKafkaConsumer
+
+T = TypeVar("T")
+
+
+async def wait_until(probe: Callable[[], Awaitable[T | None]], *, within: float, what: str) -> T:
+    """Call `probe` until it returns something other than None; fail after `within` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        result = await probe()
+        if result is not None:
+            return result
+        if time.monotonic() > deadline:
+            msg = f"timed out after {within:.0f}s waiting for {what}"
+            raise AssertionError(msg)
+        await asyncio.sleep(0.1)  # poll interval of the condition, not a synchronisation
+
+
+async def consume(
+    bootstrap: str, topic: str, *, until: Callable[[list[tuple[bytes | None, bytes]]], bool], within: float
+) -> list[tuple[bytes | None, bytes]]:
+    """Read `topic` from the beginning until `until(records)` holds; fail after `within` seconds."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    records: list[tuple[bytes | None, bytes]] = []
+    deadline = time.monotonic() + within
+    try:
+        while not until(records):
+            if time.monotonic() > deadline:
+                msg = f"timed out after {within:.0f}s reading {topic}: {len(records)} records so far"
+                raise AssertionError(msg)
+            batches = await consumer.getmany(timeout_ms=200)
+            for batch in batches.values():
+                records.extend((r.key, r.value) for r in batch)
+    finally:
+        await consumer.stop()
+    return records

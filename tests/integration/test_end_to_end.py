@@ -1,0 +1,145 @@
+"""A Meta webhook through every real hop: receiver → Kafka → normalize → track → query."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp.test_utils import TestServer
+
+from devkit.kafka_local import free_port
+from receiver.app import create_app
+from receiver.settings import ReceiverSettings
+from schemas.codec import codec
+from schemas.settings import KafkaSettings
+from schemas.topics import ensure_topics
+from tests.factories import FIXTURES
+from tests.integration.helpers import consume, wait_until
+
+pytestmark = pytest.mark.integration
+
+REPO = Path(__file__).resolve().parents[2]
+MESSAGE_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
+
+
+@pytest.fixture
+def worker(kafka_settings: KafkaSettings, unique_id: str, tmp_path: Path) -> Iterator[str]:
+    """A real worker process (`python -m streams`) on this test's topics; yields its web URL."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "STATUSFLOW_APP_ID": f"statusflow-{unique_id}",
+        "STATUSFLOW_WEB_PORT": str(port),
+        "STATUSFLOW_DATA_DIR": str(tmp_path / "worker"),
+        "STATUSFLOW_PARTITIONS": str(kafka_settings.partitions),
+        **{f"STATUSFLOW_TOPIC_{k.upper()}": v for k, v in kafka_settings.topics.model_dump().items()},
+    }
+    log_path = tmp_path / "worker.log"
+    with log_path.open("wb") as log_file:
+        proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env, stdout=log_file, stderr=log_file)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode is not None
+
+
+@pytest.fixture
+async def receiver_url(kafka_settings: KafkaSettings) -> AsyncIterator[str]:
+    """The real receiver app with its real Kafka producer, on a loopback port."""
+    await ensure_topics(kafka_settings)
+    settings = ReceiverSettings(**kafka_settings.model_dump())
+    server = TestServer(create_app(settings), host="127.0.0.1")
+    await server.start_server()
+    try:
+        yield str(server.make_url("")).rstrip("/")
+    finally:
+        await server.close()
+
+
+async def test_meta_webhook_becomes_queryable_state_and_a_change(
+    receiver_url: str, worker: str, kafka_settings: KafkaSettings
+) -> None:
+    async with aiohttp.ClientSession() as http:
+        for fixture in ("status_sent.json", "status_read.json"):
+            body = (FIXTURES / "meta" / fixture).read_bytes()
+            async with http.post(
+                f"{receiver_url}/webhooks/meta", data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                assert response.status == 200, await response.text()
+                assert (await response.json())["request_id"]
+
+        async def state_is_read() -> dict[str, object] | None:
+            try:
+                async with http.get(f"{worker}/messages/meta/{MESSAGE_ID}") as response:
+                    if response.status != 200:
+                        return None
+                    state: dict[str, object] = await response.json()
+            except aiohttp.ClientConnectionError:
+                return None  # the worker's web server is not up yet
+            return state if state["status"] == "read" else None
+
+        state = await wait_until(state_is_read, within=120, what="the message to be read in the worker's table")
+    assert state["message_key"] == f"meta:{MESSAGE_ID}"
+    assert state["campaign"] == "campaign-42"
+    assert state["delivered_implied"] is True
+    assert state["timestamps"] == {
+        "queued_at": None,
+        "created_at": None,
+        "sent_at": 1_750_030_073_000,
+        "failed_at": None,
+        "delivered_at": 1_750_030_090_000,
+        "read_at": 1_750_030_090_000,
+    }
+
+    change_codec = codec("status_change")
+    records = await consume(
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topics.changes,
+        until=lambda rs: len(rs) >= 2,
+        within=60,
+    )
+    changes = [change_codec.decode(value) for _, value in records]
+    # The two webhooks have different request ids, so they may be normalised in either
+    # order: the changes differ by order, the final state does not.
+    assert len(changes) == 2
+    assert changes[0]["previous_status"] is None
+    assert changes[-1]["status"] == "read"
+    assert changes[-1]["sent_at"] == 1_750_030_073_000
+    assert changes[-1]["read_at"] == 1_750_030_090_000
+    assert len({c["change_id"] for c in changes}) == 2
+    assert all(key == f"meta:{MESSAGE_ID}".encode() for key, _ in records)
+
+
+async def test_unparseable_webhook_is_dead_lettered_with_its_reason(
+    receiver_url: str, worker: str, kafka_settings: KafkaSettings
+) -> None:
+    body = (
+        b'{"object":"whatsapp_business_account","entry":[{"changes":[{"value":'
+        b'{"statuses":[{"id":"x","status":"in_orbit","timestamp":"1"}]}}]}]}'
+    )
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{receiver_url}/webhooks/meta", data=body, headers={"Content-Type": "application/json"}) as response,
+    ):
+        assert response.status == 200
+        request_id = (await response.json())["request_id"]
+    records = await consume(
+        kafka_settings.bootstrap_servers, kafka_settings.topics.dlq, until=lambda rs: len(rs) >= 1, within=120
+    )
+    (key, value), *_ = records
+    letter = codec("dead_letter").decode(value)
+    assert key == request_id.encode()
+    assert "in_orbit" in letter["reason"]
+    assert codec("raw_webhook").decode(letter["raw"])["body"] == body
