@@ -17,6 +17,8 @@ CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-url
 
 
 def _cases() -> list[tuple[str, str, str, str]]:
+    if not (OUTSIDE_CASES / "expected.tsv").is_file():
+        return []  # test_outside_cases_are_present fails with the path
     with (OUTSIDE_CASES / "expected.tsv").open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     return [(r["file"], r["provider"], r["id"], r["expect"]) for r in rows if r["provider"] in ADAPTERS]
