@@ -88,9 +88,12 @@ async def test_meta_webhook_becomes_queryable_state_and_a_change(
                     state: dict[str, object] = await response.json()
             except aiohttp.ClientConnectionError:
                 return None  # the worker's web server is not up yet
-            return state if state["status"] == "read" else None
+            # Both webhooks folded in, whichever order they were normalised in.
+            timestamps = state["timestamps"]
+            assert isinstance(timestamps, dict)
+            return state if state["status"] == "read" and timestamps["sent_at"] is not None else None
 
-        state = await wait_until(state_is_read, within=120, what="the message to be read in the worker's table")
+        state = await wait_until(state_is_read, within=120, what="sent and read folded into the worker's table")
     assert state["message_key"] == f"meta:{MESSAGE_ID}"
     assert state["campaign"] == "campaign-42"
     assert state["delivered_implied"] is True
