@@ -35,6 +35,21 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
     raise SystemExit(msg)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _watch(procs: list[subprocess.Popen[bytes]]) -> None:
+    """Until Ctrl-C or SIGTERM; a child that dies ends the run (its log says why)."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    while True:
+        for proc in procs:
+            if proc.poll() is not None:
+                _say(f"{proc.args!r} exited with {proc.returncode}; see .local/logs")
+                return
+        time.sleep(0.5)
+
+
 def _say(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
@@ -74,7 +89,7 @@ def main() -> int:
             "DEVELOPMENT MODE: unsigned webhooks from loopback are accepted; set provider secrets to verify.\n"
             "Ctrl-C stops receiver, worker and broker."
         )
-        signal.sigwait({signal.SIGINT, signal.SIGTERM})
+        _watch(procs)
     except KeyboardInterrupt:
         pass
     finally:
@@ -92,5 +107,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
     raise SystemExit(main())
