@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import math
 from typing import Any
 
 import orjson
@@ -55,11 +57,59 @@ def list_of_objects(obj: dict[str, Any], key: str, where: str) -> list[dict[str,
     return value
 
 
-def epoch_seconds_to_ms(value: object, where: str) -> int:
-    """Epoch seconds given as a number or a digit string, to milliseconds."""
-    if isinstance(value, str) and value.strip().isdigit():
-        return int(value.strip()) * 1000
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value * 1000
-    msg = f"{where} must be epoch seconds, got {value!r}"
+# Epoch values at or above this are milliseconds (year 2001 in ms, year 33658 in seconds).
+_MS_THRESHOLD = 1_000_000_000_000
+
+
+def to_epoch_ms(value: object, where: str) -> int:
+    """Any provider time to UTC epoch milliseconds.
+
+    Accepts epoch seconds or milliseconds (int, float or digit string; the magnitude tells
+    which) and ISO-8601 with `Z`, `+03:00` or `-0300` offsets. A time without a zone is
+    refused rather than guessed.
+    """
+    if isinstance(value, bool) or value is None:
+        msg = f"{where} is missing"
+        raise UnparseableWebhook(msg)
+    if isinstance(value, int | float):
+        return _epoch_number_to_ms(float(value), where)
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            return _epoch_number_to_ms(float(text), where)
+        except ValueError:
+            pass
+        return _iso_to_ms(text, where)
+    msg = f"{where} must be a time, got {type(value).__name__}"
     raise UnparseableWebhook(msg)
+
+
+def _epoch_number_to_ms(number: float, where: str) -> int:
+    if not math.isfinite(number) or number < 0:
+        msg = f"{where} is not a valid epoch time: {number!r}"
+        raise UnparseableWebhook(msg)
+    return int(number) if number >= _MS_THRESHOLD else round(number * 1000)
+
+
+def _iso_to_ms(text: str, where: str) -> int:
+    candidate = text.replace("Z", "+00:00").replace("z", "+00:00")
+    # Python < 3.11 style offsets without a colon (`-0300`) are accepted by fromisoformat in
+    # 3.11 only in some shapes; normalise the trailing offset explicitly.
+    if len(candidate) > 5 and candidate[-5] in "+-" and candidate[-4:].isdigit():
+        candidate = f"{candidate[:-2]}:{candidate[-2:]}"
+    try:
+        parsed = dt.datetime.fromisoformat(candidate)
+    except ValueError as exc:
+        msg = f"{where} is not a recognised time: {text!r}"
+        raise UnparseableWebhook(msg) from exc
+    if parsed.tzinfo is None:
+        msg = f"{where} has no time zone: {text!r}"
+        raise UnparseableWebhook(msg)
+    return int(parsed.timestamp() * 1000)
+
+
+def event_time(value: object, received_at: int, where: str) -> tuple[int, bool]:
+    """(epoch ms, flagged): a missing time falls back to received_at and is flagged."""
+    if value is None or value == "":
+        return received_at, True
+    return to_epoch_ms(value, where), False

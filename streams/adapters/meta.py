@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas.envelope import RawWebhook
 from streams.adapters._fields import (
-    epoch_seconds_to_ms,
+    event_time,
     list_of_objects,
     load_json_object,
     optional_str,
@@ -67,6 +67,7 @@ class MetaAdapter:
         errors = list_of_objects(status, "errors", where)
         error = errors[0] if errors else {}
         code = optional_str(error, "code")
+        occurred_at, flagged = event_time(status.get("timestamp"), raw.received_at, f"{where}.timestamp")
         conversation = status.get("conversation")
         pricing = status.get("pricing")
         reason = None
@@ -82,8 +83,9 @@ class MetaAdapter:
             message_id=require_str(status, "id", where),
             status=canonical,
             provider_status=word,
-            occurred_at=epoch_seconds_to_ms(status.get("timestamp"), f"{where}.timestamp"),
+            occurred_at=occurred_at,
             received_at=raw.received_at,
+            time_from_receipt=flagged,
             request_id=raw.request_id,
             recipient=mask_number(optional_str(status, "recipient_id")),
             campaign=optional_str(status, "biz_opaque_callback_data"),

@@ -59,9 +59,16 @@ def test_inbound_messages_are_ignored_not_errors() -> None:
     assert result.ignored == 1
 
 
-def test_missing_timestamp_is_unparseable_with_the_path() -> None:
+def test_missing_timestamp_falls_back_to_receipt_and_is_flagged() -> None:
+    (event,) = parse("missing_timestamp.json").events
+    assert event.occurred_at == event.received_at == 1_750_030_100_000
+    assert event.time_from_receipt
+
+
+def test_unreadable_timestamp_is_unparseable_with_the_path() -> None:
+    body = b'{"entry":[{"changes":[{"value":{"statuses":[{"id":"x","status":"sent","timestamp":"yesterday"}]}}]}]}'
     with pytest.raises(UnparseableWebhook, match=r"statuses\[0\]\.timestamp"):
-        parse("missing_timestamp.json")
+        ADAPTER.parse(raw_webhook("meta", body))
 
 
 @pytest.mark.parametrize(
