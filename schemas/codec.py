@@ -32,26 +32,42 @@ def load_schema_json(name: str) -> dict[str, Any]:
     return loaded
 
 
+def _fingerprint_header(parsed: Any) -> bytes:
+    # fastavro returns the fingerprint's bytes in little-endian order as hex, which is
+    # exactly the order the single-object header wants.
+    return MAGIC + bytes.fromhex(fingerprint(to_parsing_canonical_form(parsed), "CRC-64-AVRO"))
+
+
 class AvroCodec:
-    """Encoder and decoder of one record schema in single-object encoding."""
+    """Encoder and decoder of one record schema in single-object encoding.
 
-    __slots__ = ("_header", "_parsed", "name")
+    Decoding also accepts records written with an earlier version of the schema (kept in
+    `schemas/history/<name>.v<N>.avsc`): the header's fingerprint names the writer's schema and
+    fastavro resolves it to the current one.
+    """
 
-    def __init__(self, schema: dict[str, Any]) -> None:
+    __slots__ = ("_header", "_older", "_parsed", "name")
+
+    def __init__(self, schema: dict[str, Any], history: tuple[dict[str, Any], ...] = ()) -> None:
         # Times travel as epoch-millisecond ints end to end: decoding logical types into
         # datetimes and back would cost per record and add nothing. The parsing canonical form
         # (and so the fingerprint) ignores logicalType, so readers that honour it still match.
         self._parsed = fastavro.parse_schema(_without_logical_types(schema))
         self.name: str = str(schema["name"])
-        canonical = to_parsing_canonical_form(self._parsed)
-        # fastavro returns the fingerprint's bytes in little-endian order as hex, which is
-        # exactly the order the single-object header wants.
-        self._header = MAGIC + bytes.fromhex(fingerprint(canonical, "CRC-64-AVRO"))
+        self._header = _fingerprint_header(self._parsed)
+        self._older: dict[bytes, Any] = {}
+        for old in history:
+            parsed_old = fastavro.parse_schema(_without_logical_types(old))
+            self._older[_fingerprint_header(parsed_old)] = parsed_old
 
     @property
     def header(self) -> bytes:
         """The 10-byte single-object header of this schema."""
         return self._header
+
+    def knows(self, header: bytes) -> bool:
+        """True when `header` names this schema or one of its earlier versions."""
+        return header == self._header or header in self._older
 
     def encode(self, record: dict[str, Any]) -> bytes:
         """Encode `record` with the header; raises SchemaError when it does not fit."""
@@ -65,12 +81,18 @@ class AvroCodec:
         return buf.getvalue()
 
     def decode(self, data: bytes) -> dict[str, Any]:
-        """Decode bytes written by `encode` with this schema."""
-        if data[:HEADER_SIZE] != self._header:
-            msg = f"not a single-object {self.name} record (header {data[:HEADER_SIZE].hex()})"
+        """Decode bytes written with this schema or one of its earlier versions."""
+        header = data[:HEADER_SIZE]
+        writer = self._parsed if header == self._header else self._older.get(header)
+        if writer is None:
+            if header[:2] != MAGIC:
+                msg = f"not a single-object Avro record (starts {header[:2].hex()}), expected {self.name}"
+            else:
+                msg = f"unknown schema fingerprint {header[2:].hex()} for {self.name}"
             raise SchemaError(msg)
+        reader = None if writer is self._parsed else self._parsed
         try:
-            record = fastavro.schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), self._parsed, None)
+            record = fastavro.schemaless_reader(io.BytesIO(data[HEADER_SIZE:]), writer, reader)
         except (EOFError, ValueError, TypeError, IndexError, UnicodeDecodeError) as exc:
             msg = f"corrupt {self.name} body: {exc}"
             raise SchemaError(msg) from exc
@@ -88,7 +110,41 @@ def _without_logical_types(node: Any) -> Any:
     return node
 
 
+def load_history(name: str) -> tuple[dict[str, Any], ...]:
+    """Earlier versions of a schema, oldest first."""
+    folder = resources.files("schemas").joinpath("history")
+    found = sorted(
+        (entry for entry in folder.iterdir() if entry.name.startswith(f"{name}.v") and entry.name.endswith(".avsc")),
+        key=lambda entry: int(entry.name.removeprefix(f"{name}.v").removesuffix(".avsc")),
+    )
+    return tuple(json.loads(entry.read_text(encoding="utf-8")) for entry in found)
+
+
+# Every record schema of the contract, one per topic value (and MessageState for the query API).
+SCHEMA_NAMES = (
+    "raw_webhook",
+    "status_event",
+    "status_change",
+    "message_state",
+    "alert",
+    "metric_window",
+    "audit_record",
+    "dead_letter",
+)
+
+
 @functools.cache
 def codec(name: str) -> AvroCodec:
     """The shared codec of `schemas/<name>.avsc` (parsed once per process)."""
-    return AvroCodec(load_schema_json(name))
+    return AvroCodec(load_schema_json(name), load_history(name))
+
+
+def decode_any(data: bytes) -> tuple[str, dict[str, Any]]:
+    """(schema name, record) of any statusflow record, found by its fingerprint."""
+    header = data[:HEADER_SIZE]
+    for name in SCHEMA_NAMES:
+        candidate = codec(name)
+        if candidate.knows(header):
+            return name, candidate.decode(data)
+    msg = f"no statusflow schema has fingerprint {header[2:].hex()}"
+    raise SchemaError(msg)

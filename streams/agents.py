@@ -16,7 +16,7 @@ from streams.normalizer import normalize
 from streams.outputs import Source, audit_record, dead_letter_record
 from streams.records import event_from_avro, event_to_avro, state_from_bytes, state_to_bytes
 from streams.topology import Topology
-from streams.tracker import track
+from streams.tracker import state_changed, track
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +88,13 @@ def register_agents(t: Topology) -> None:
                 continue
             key = event.message_key.encode()
             current = t.states.get(key)
-            tracked = track(state_from_bytes(current) if current is not None else None, event)
-            if tracked.change is not None:
+            before = state_from_bytes(key, current) if current is not None else None
+            tracked = track(before, event)
+            if state_changed(before, tracked):
                 # Written while this event is current, so the changelog record lands in the
                 # partition of the event's own key (co-partitioned with wa.status.events).
                 t.states[key] = state_to_bytes(tracked.state)
+            if tracked.change is not None:
                 await t.changes.send(key=key, value=change_codec.encode(tracked.change))
             else:
                 audit = audit_record(

@@ -41,14 +41,15 @@ def event_from_avro(data: bytes) -> StatusEvent:
 
 
 def state_to_bytes(state: MessageState) -> bytes:
-    """MessageState → compact table value."""
+    """MessageState → compact table value.
+
+    Provider and message id are left out: the table key (`provider:message_id`) has them.
+    """
     f = state.failure
     return orjson.dumps(
         [
             _STATE_VERSION,
-            state.provider,
             state.channel,
-            state.message_id,
             state.campaign,
             state.queued_at,
             state.created_at,
@@ -57,13 +58,17 @@ def state_to_bytes(state: MessageState) -> bytes:
             state.delivered_at,
             state.read_at,
             [f.at, f.event_id, f.reason.value, f.error_code, f.error_title] if f else None,
+            state.recipient,
+            state.correlation_id,
+            sorted(state.seen),
         ]
     )
 
 
-def state_from_bytes(data: bytes) -> MessageState:
-    """Compact table value → MessageState."""
-    (_v, provider, channel, message_id, campaign, q, c, s, f_at, d, r, fail) = orjson.loads(data)
+def state_from_bytes(key: bytes, data: bytes) -> MessageState:
+    """Table key and compact value → MessageState."""
+    provider, _, message_id = key.decode().partition(":")
+    (_v, channel, campaign, q, c, s, f_at, d, r, fail, recipient, correlation_id, seen) = orjson.loads(data)
     failure = (
         Failure(at=fail[0], event_id=fail[1], reason=FailureReason(fail[2]), error_code=fail[3], error_title=fail[4])
         if fail
@@ -81,6 +86,9 @@ def state_from_bytes(data: bytes) -> MessageState:
         delivered_at=d,
         read_at=r,
         failure=failure,
+        recipient=recipient,
+        correlation_id=correlation_id,
+        seen=frozenset(seen),
     )
 
 
@@ -94,6 +102,8 @@ def state_view(state: MessageState) -> dict[str, Any]:
         "channel": state.channel,
         "message_id": state.message_id,
         "campaign": state.campaign,
+        "recipient": state.recipient,
+        "correlation_id": state.correlation_id,
         "status": status.value if status else None,
         "timestamps": {
             "queued_at": state.queued_at,

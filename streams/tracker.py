@@ -7,7 +7,7 @@ import enum
 import hashlib
 
 from streams.domain.events import StatusEvent
-from streams.domain.lattice import MessageState, merge
+from streams.domain.lattice import MessageState, initial, merge, seen_id
 from streams.domain.status import RANKED
 
 
@@ -17,6 +17,7 @@ class Outcome(enum.StrEnum):
     CHANGED = "changed"
     DUPLICATE = "duplicate"  # the same report again: nothing new
     STALE = "stale"  # a distinct report that adds nothing (late, or lower than the state)
+    IGNORED = "ignored"  # a side event: annotates, never moves a message
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -29,12 +30,23 @@ class Tracked:
 
 
 def track(state: MessageState | None, event: StatusEvent) -> Tracked:
-    """Merge `event` into `state`; a change record only when the state really changes."""
+    """Merge `event` into `state`; a change record only when the reported state changes.
+
+    The returned state may differ from the input even without a change (the seen-id set
+    grew): the caller stores it when `state_changed` says so.
+    """
+    if event.status.is_side_event:
+        return Tracked(state if state is not None else initial(event), Outcome.IGNORED, None)
     new = merge(state, event)
-    if state is not None and new == state:
-        seen_same = state.time_of(event.status) == event.occurred_at
-        return Tracked(new, Outcome.DUPLICATE if seen_same else Outcome.STALE, None)
+    if state is not None and new.reported() == state.reported():
+        duplicate = seen_id(event) in state.seen or state.time_of(event.status) == event.occurred_at
+        return Tracked(new, Outcome.DUPLICATE if duplicate else Outcome.STALE, None)
     return Tracked(new, Outcome.CHANGED, change_record(state, new, event))
+
+
+def state_changed(before: MessageState | None, tracked: Tracked) -> bool:
+    """Whether the table must be written (a change, or only bookkeeping grew)."""
+    return tracked.outcome is not Outcome.IGNORED and (before is None or tracked.state != before)
 
 
 def change_record(before: MessageState | None, after: MessageState, event: StatusEvent) -> dict[str, object]:
@@ -52,6 +64,8 @@ def change_record(before: MessageState | None, after: MessageState, event: Statu
         "channel": after.channel,
         "message_id": after.message_id,
         "campaign": after.campaign,
+        "recipient": after.recipient,
+        "correlation_id": after.correlation_id,
         "previous_status": before.status.value if before and before.status else None,
         "status": status.value,
         "event_id": event.event_id,

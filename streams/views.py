@@ -54,7 +54,7 @@ def register_views(t: Topology) -> None:
             current = t.states.get(key)
             if current is None:
                 return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
-            return self.json(state_view(state_from_bytes(current)))
+            return self.json(state_view(state_from_bytes(key, current)))
 
     @app.page("/healthz")
     class Health(View):

@@ -3,7 +3,9 @@
 `merge` is commutative, associative and idempotent, so the state is the same whatever the
 order or the number of repeats in which events arrive. Each ranked status keeps the earliest
 time seen for it; the status is the highest rank seen; the failure detail comes from the
-earliest failure (ties broken by event id) so that it too is order-free.
+earliest failure (ties broken by event id) so that it too is order-free. Optional texts
+(campaign, recipient, correlation id) keep the smallest value seen, and the bounded set of
+seen event ids keeps the smallest ids, for the same reason: a join must not depend on order.
 """
 
 from __future__ import annotations
@@ -40,6 +42,15 @@ class MessageState:
     delivered_at: int | None = None
     read_at: int | None = None
     failure: Failure | None = None
+    recipient: str | None = None
+    correlation_id: str | None = None
+    # Short prefixes of seen event ids: exact duplicate detection for the common case while
+    # keeping the table value small. Not part of what a StatusChange reports.
+    seen: frozenset[str] = frozenset()
+
+    def reported(self) -> MessageState:
+        """The state without bookkeeping: what changes are detected and published on."""
+        return dataclasses.replace(self, seen=frozenset()) if self.seen else self
 
     @property
     def message_key(self) -> str:
@@ -88,10 +99,30 @@ def _min_optional(a: str | None, b: str | None) -> str | None:
     return min(a, b)
 
 
+def _failure_order(f: Failure) -> tuple[int, str, str, str, str]:
+    # A total order: two reports with the same time and id but different details must still
+    # pick the same winner in any order.
+    return (f.at, f.event_id, f.reason.value, f.error_code or "", f.error_title or "")
+
+
 def _earlier_failure(current: Failure | None, new: Failure) -> Failure:
-    if current is None or (new.at, new.event_id) < (current.at, current.event_id):
+    if current is None or _failure_order(new) < _failure_order(current):
         return new
     return current
+
+
+SEEN_LIMIT = 4
+SEEN_PREFIX = 12
+
+
+def seen_id(event: StatusEvent) -> str:
+    """The prefix of an event id kept in the seen set."""
+    return event.event_id[:SEEN_PREFIX]
+
+
+def _bounded(ids: frozenset[str]) -> frozenset[str]:
+    # Keeping the smallest ids (not the latest) keeps the bounded set order-independent.
+    return ids if len(ids) <= SEEN_LIMIT else frozenset(sorted(ids)[:SEEN_LIMIT])
 
 
 def initial(event: StatusEvent) -> MessageState:
@@ -105,10 +136,13 @@ def merge(state: MessageState | None, event: StatusEvent) -> MessageState:
     if event.status.is_side_event:
         return base
     field = f"{event.status.value}_at"
-    changes: dict[str, object] = {field: _earliest(getattr(base, field), event.occurred_at)}
-    campaign = _min_optional(base.campaign, event.campaign)
-    if campaign != base.campaign:
-        changes["campaign"] = campaign
+    changes: dict[str, object] = {
+        field: _earliest(getattr(base, field), event.occurred_at),
+        "campaign": _min_optional(base.campaign, event.campaign),
+        "recipient": _min_optional(base.recipient, event.recipient),
+        "correlation_id": _min_optional(base.correlation_id, event.correlation_id),
+        "seen": _bounded(base.seen | {seen_id(event)}),
+    }
     if event.status is Status.FAILED:
         failure = Failure(
             at=event.occurred_at,
@@ -128,7 +162,9 @@ def join(a: MessageState, b: MessageState) -> MessageState:
         field = f"{status.value}_at"
         va, vb = getattr(a, field), getattr(b, field)
         changes[field] = vb if va is None else (va if vb is None else min(va, vb))
-    changes["campaign"] = _min_optional(a.campaign, b.campaign)
+    for name in ("campaign", "recipient", "correlation_id"):
+        changes[name] = _min_optional(getattr(a, name), getattr(b, name))
+    changes["seen"] = _bounded(a.seen | b.seen)
     if a.failure is None or b.failure is None:
         changes["failure"] = a.failure or b.failure
     else:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.domain.events import StatusEvent
@@ -100,3 +101,29 @@ def test_success_after_failure_wins_and_is_not_an_anomaly() -> None:
 def test_side_events_change_nothing() -> None:
     base = fold([status_event(Status.SENT, 1_000)])
     assert merge(base, status_event(Status.DELETED, 9_000)) == base
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.lists(events, min_size=1, max_size=15), st.randoms())
+def test_thousands_of_orders_and_repeats_agree(evs: list[StatusEvent], rnd) -> None:  # type: ignore[no-untyped-def]
+    reordered = evs + [rnd.choice(evs) for _ in range(rnd.randint(0, 5))]
+    rnd.shuffle(reordered)
+    assert fold(evs) == fold(reordered)
+
+
+@given(st.lists(events, min_size=1, max_size=12))
+def test_each_status_keeps_the_earliest_time_of_its_events(evs: list[StatusEvent]) -> None:
+    state = fold(evs)
+    assert state is not None
+    for status in RANKED:
+        times = [e.occurred_at for e in evs if e.status is status]
+        assert state.time_of(status) == (min(times) if times else None)
+
+
+def test_recipient_and_correlation_are_kept_whatever_the_order() -> None:
+    a = dataclasses.replace(status_event(Status.QUEUED, 1_000), recipient="155****34", correlation_id=None)
+    b = dataclasses.replace(status_event(Status.SENT, 2_000), recipient=None, correlation_id="wamid.X")
+    for order in ([a, b], [b, a]):
+        state = fold(order)
+        assert state is not None
+        assert (state.recipient, state.correlation_id) == ("155****34", "wamid.X")

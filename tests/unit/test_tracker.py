@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from schemas.codec import codec
-from streams.domain.status import Status
+from streams.domain.lattice import SEEN_LIMIT
+from streams.domain.status import RANKED, Status
 from streams.records import event_from_avro, event_to_avro, state_from_bytes, state_to_bytes
-from streams.tracker import Outcome, track
+from streams.tracker import Outcome, state_changed, track
 from tests.factories import status_event
 
 
@@ -47,4 +51,32 @@ def test_wire_formats_round_trip() -> None:
     event = status_event(Status.FAILED, 7_000, campaign="c")
     assert event_from_avro(event_to_avro(event)) == event
     state = track(None, event).state
-    assert state_from_bytes(state_to_bytes(state)) == state
+    assert state_from_bytes(state.message_key.encode(), state_to_bytes(state)) == state
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(list(RANKED)), st.integers(1_000, 9_000)), min_size=1, max_size=10), st.data()
+)
+def test_a_repeated_event_changes_nothing_and_emits_nothing(
+    reports: list[tuple[Status, int]], data: st.DataObject
+) -> None:
+    evs = [status_event(status, at) for status, at in reports]
+    state = None
+    for event in evs:
+        state = track(state, event).state
+    again = track(state, data.draw(st.sampled_from(evs)))
+    assert again.change is None
+    assert again.state.reported() == state.reported()  # type: ignore[union-attr]
+    # Recognised as a repeat for sure while the bounded seen-set holds every report.
+    if len({e.event_id for e in evs}) <= SEEN_LIMIT:
+        assert again.outcome is Outcome.DUPLICATE
+    else:
+        assert again.outcome in {Outcome.DUPLICATE, Outcome.STALE}
+
+
+def test_side_events_are_ignored_and_not_stored() -> None:
+    before = track(None, status_event(Status.SENT, 1_000)).state
+    tracked = track(before, status_event(Status.DELETED, 2_000))
+    assert tracked.outcome is Outcome.IGNORED
+    assert not state_changed(before, tracked)
