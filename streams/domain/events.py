@@ -38,7 +38,11 @@ class StatusEvent:
     @property
     def event_id(self) -> str:
         """Deterministic id: the same provider report always gets the same id."""
-        return event_id(self.provider, self.message_id, self.provider_status, self.occurred_at)
+        # A time taken from receipt is not the provider's and differs on every re-delivery
+        # (Twilio never sends one), so it stays out of the id: a re-delivered report must
+        # still be recognised as a duplicate.
+        provider_time = None if self.time_from_receipt else self.occurred_at
+        return event_id(self.provider, self.message_id, self.provider_status, provider_time)
 
 
 def message_key(provider: str, message_id: str) -> str:
@@ -46,9 +50,10 @@ def message_key(provider: str, message_id: str) -> str:
     return f"{provider}:{message_id}"
 
 
-def event_id(provider: str, message_id: str, provider_status: str, occurred_at: int) -> str:
-    """A short stable digest of what identifies one provider report."""
-    raw = f"{provider}\x1f{message_id}\x1f{provider_status}\x1f{occurred_at}".encode()
+def event_id(provider: str, message_id: str, provider_status: str, occurred_at: int | None) -> str:
+    """A short stable digest of what identifies one provider report (None: no provider time)."""
+    when = "" if occurred_at is None else str(occurred_at)
+    raw = f"{provider}\x1f{message_id}\x1f{provider_status}\x1f{when}".encode()
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
 
 

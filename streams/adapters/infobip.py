@@ -1,0 +1,115 @@
+"""Infobip WhatsApp delivery and seen reports: `{"results": [...]}`, several reports per POST."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.envelope import RawWebhook
+from streams.adapters._fields import event_time, list_of_objects, load_json_object, optional_str, require_str
+from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.domain.events import StatusEvent, mask_number
+from streams.domain.status import FailureReason, Status
+
+# Infobip status groups (Response status and error codes: groups 1-5).
+GROUP_MAP: dict[str, Status] = {
+    "PENDING": Status.SENT,
+    "DELIVERED": Status.DELIVERED,
+    "UNDELIVERABLE": Status.FAILED,
+    "EXPIRED": Status.FAILED,
+    "REJECTED": Status.FAILED,
+}
+
+# Status names that refine their group. PENDING_ENROUTE and PENDING_WAITING_DELIVERY mean the
+# message left Infobip (sent); only PENDING_ACCEPTED is still at Infobip. DELIVERED_TO_OPERATOR
+# is documented as intermediate: the operator has it, the handset does not yet.
+NAME_MAP: dict[str, Status] = {
+    "PENDING_ACCEPTED": Status.QUEUED,
+    "DELIVERED_TO_OPERATOR": Status.SENT,
+}
+
+GROUP_REASONS: dict[str, FailureReason] = {
+    "UNDELIVERABLE": FailureReason.ERROR,
+    "EXPIRED": FailureReason.EXPIRED,
+    "REJECTED": FailureReason.REJECTED,
+}
+
+# Error names that mean the number does not exist for the channel (general error id 1).
+NOT_FOUND_ERRORS = frozenset({"EC_UNKNOWN_SUBSCRIBER"})
+
+# The provider status word of a seen report, which carries `seenAt` and no status object.
+SEEN = "SEEN"
+
+
+class InfobipAdapter:
+    """Parses batched reports; a missing or empty `results` is not an Infobip report."""
+
+    name = "infobip"
+
+    def parse(self, raw: RawWebhook) -> ParseResult:
+        """One event per report in `results[]`."""
+        doc = load_json_object(raw.body)
+        results = list_of_objects(doc, "results", "body")
+        if not results:
+            msg = "body has no results[]: not an Infobip report"
+            raise UnparseableWebhook(msg)
+        return ParseResult(events=tuple(self._event(raw, r, f"results[{i}]") for i, r in enumerate(results)))
+
+    def _event(self, raw: RawWebhook, report: dict[str, Any], where: str) -> StatusEvent:
+        message_id = require_str(report, "messageId", where)
+        reason: FailureReason | None
+        if report.get("seenAt") not in (None, ""):
+            status, word, reason = Status.READ, SEEN, None
+            occurred_at, flagged = event_time(report["seenAt"], raw.received_at, f"{where}.seenAt")
+        else:
+            status, word, reason = _status(report, where)
+            # doneAt is when Infobip finished with the message (the report's own time); sentAt
+            # is earlier and only stands in when doneAt is absent.
+            key = "doneAt" if report.get("doneAt") not in (None, "") else "sentAt"
+            occurred_at, flagged = event_time(report.get(key), raw.received_at, f"{where}.{key}")
+        error = report.get("error")
+        error = error if isinstance(error, dict) else {}
+        code = optional_str(error, "id")
+        # Infobip sends error {id 0, NO_ERROR} with every successful report.
+        if code == "0":
+            code, error = None, {}
+        if status is Status.FAILED and optional_str(error, "name") in NOT_FOUND_ERRORS:
+            reason = FailureReason.NOT_FOUND
+        return StatusEvent(
+            provider=raw.provider,
+            channel=raw.channel,
+            message_id=message_id,
+            status=status,
+            provider_status=word,
+            occurred_at=occurred_at,
+            received_at=raw.received_at,
+            time_from_receipt=flagged,
+            request_id=raw.request_id,
+            recipient=mask_number(optional_str(report, "to")),
+            campaign=optional_str(report, "callbackData"),
+            failure_reason=reason,
+            error_code=code,
+            error_title=optional_str(error, "name") or optional_str(error, "description"),
+        )
+
+
+def _status(report: dict[str, Any], where: str) -> tuple[Status, str, FailureReason | None]:
+    """(canonical status, provider word, failure reason) of a delivery report."""
+    status_obj = report.get("status")
+    if not isinstance(status_obj, dict):
+        msg = f"{where}.status must be an object"
+        raise UnparseableWebhook(msg)
+    group = require_str(status_obj, "groupName", f"{where}.status").upper()
+    canonical = GROUP_MAP.get(group)
+    if canonical is None:
+        msg = f"{where}.status.groupName {group!r} is not a known Infobip status group"
+        raise UnparseableWebhook(msg)
+    name = optional_str(status_obj, "name")
+    # A name refines only its own group (PENDING_ACCEPTED under PENDING).
+    if name and name.upper().startswith(group):
+        canonical = NAME_MAP.get(name.upper(), canonical)
+    reason = GROUP_REASONS.get(group)
+    # UNDELIVERABLE_REJECTED_OPERATOR: the operator refused it, which is a rejection.
+    if group == "UNDELIVERABLE" and name and "REJECTED" in name.upper():
+        reason = FailureReason.REJECTED
+    # The most specific word Infobip gives (DELIVERED_TO_HANDSET), else the group.
+    return canonical, name or group, reason
