@@ -130,6 +130,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "window_end": 1_750_030_100_000,
         "transitions": {"sent": 10, "delivered": 8, "read": 5, "failed": 1},
         "failures_by_reason": {"not_found": 1},
+        "failures_by_code": {"131026": 1},
         "delivery_rate": 0.8,
         "read_rate": 0.625,
         "failure_rate": 1 / 11,
