@@ -130,6 +130,8 @@ SCHEMA_NAMES = (
     "metric_window",
     "audit_record",
     "dead_letter",
+    "status_event_bundle",
+    "channel_signals",
 )
 
 

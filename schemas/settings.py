@@ -22,6 +22,7 @@ class TopicNames(BaseSettings):
     metrics: str = "wa.metrics"
     dlq: str = "wa.webhooks.dlq"
     audit: str = "wa.audit"
+    signals: str = "wa.channel.signals"
 
     def prefixed(self, prefix: str) -> TopicNames:
         """The same names behind `prefix` (tests use one prefix per test)."""

@@ -23,6 +23,7 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "metrics": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "delete"},
     "dlq": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "delete"},
     "audit": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
+    "signals": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
 }
 
 

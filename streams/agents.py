@@ -1,28 +1,31 @@
-"""The normalize and track agents: one pure call per record, then I/O.
+"""The worker's stages: normalize (consumer loop), track and channel (Faust agents).
 
-Faust acknowledges a record even when its agent raises, so nothing here may raise for bad
-input: undecodable or unparseable records go to the dead-letter topic with their reason.
+Agents stay thin: each record goes through one pure planning call (streams/batches.py,
+streams/domain/channel.py) and the rest is I/O. Faust acknowledges a record even when its
+agent raises, so nothing here may raise for bad input: undecodable records go to the
+dead-letter topic with their reason. Outputs are sent with the producer directly and their
+delivery is awaited once per record (a bundle), so a committed offset never runs ahead of
+what it produced.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
-import time
+from collections.abc import Awaitable, Iterable
 
+import mode
 from faust.types import EventT, StreamT
 
 from schemas.codec import SchemaError, codec
-from streams.normalizer import normalize
-from streams.outputs import Source, audit_record, dead_letter_record
-from streams.records import event_from_avro, event_to_avro, state_from_bytes, state_to_bytes
+from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track
+from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
+from streams.normalize_loop import NormalizeLoop
+from streams.outputs import Source, dead_letter_record
+from streams.records import bundle_from_avro
 from streams.topology import Topology
-from streams.tracker import state_changed, track
 
 log = logging.getLogger(__name__)
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def _source(record: EventT[bytes]) -> Source:
@@ -30,81 +33,108 @@ def _source(record: EventT[bytes]) -> Source:
     return Source(topic=message.topic, partition=message.partition, offset=message.offset)
 
 
-async def _dead_letter(
-    t: Topology, record: EventT[bytes], request_id: str, *, provider: str, channel: str, reason: str
-) -> None:
+class Outbox:
+    """Sends through the app's producer; `flush` waits for every delivery of the record."""
+
+    def __init__(self, t: Topology) -> None:
+        self._producer = t.app.producer
+        self._pending: list[Awaitable[object]] = []
+
+    async def send(self, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> None:
+        """Enqueue records (this only waits when the producer's buffer is full)."""
+        for key, value in items:
+            self._pending.append(await self._producer.send(topic, key, value, None, None, None))
+
+    async def flush(self) -> None:
+        """Wait for the broker to acknowledge everything sent since the last flush."""
+        pending, self._pending = self._pending, []
+        await asyncio.gather(*pending)
+
+
+async def _dead_letter(t: Topology, outbox: Outbox, record: EventT[bytes], reason: str) -> None:
     source = _source(record)
-    log.warning(
-        "dead-lettering %s from %s[%s]@%s: %s", request_id, source.topic, source.partition, source.offset, reason
-    )
+    key = record.message.key or b""
+    log.warning("dead-lettering %s[%s]@%s: %s", source.topic, source.partition, source.offset, reason)
     value = dead_letter_record(
-        request_id, provider=provider, channel=channel, reason=reason, source=source, value=record.value, at=_now_ms()
+        key.decode("utf-8", "replace"),
+        provider="unknown",
+        channel="unknown",
+        reason=reason,
+        source=source,
+        value=record.value,
+        at=now_ms(),
     )
-    await t.dlq.send(key=request_id.encode(), value=value)
+    await outbox.send(t.dlq.get_topic_name(), [(key, value)])
 
 
 def register_agents(t: Topology) -> None:
-    """Attach the agents to the app."""
-    change_codec = codec("status_change")
+    """Attach the stages to the app."""
+    names = t.settings.topics
+    window_ms = t.settings.window_s * 1000
+    policy = t.settings.policy()
+    alert_codec = codec("alert")
+    metric_codec = codec("metric_window")
 
-    @t.app.agent(t.raw, name="normalize")
-    async def normalize_agent(stream: StreamT[bytes]) -> None:
-        async for record in stream.events():
-            result = normalize(record.value)
-            raw = result.raw
-            request_id = raw.request_id if raw else (record.message.key or b"").decode("utf-8", "replace")
-            provider = raw.provider if raw else "unknown"
-            channel = raw.channel if raw else "unknown"
-            for event in result.events:
-                await t.events.send(key=event.message_key.encode(), value=event_to_avro(event))
-            if result.dead_letter_reason is not None:
-                await _dead_letter(
-                    t, record, request_id, provider=provider, channel=channel, reason=result.dead_letter_reason
-                )
-            audit = audit_record(
-                request_id,
-                stage="normalize",
-                provider=provider,
-                channel=channel,
-                outcome=result.outcome,
-                at=_now_ms(),
-                detail=result.dead_letter_reason,
-                events_found=len(result.events),
-                events_ignored=result.ignored,
-            )
-            await t.audit.send(key=request_id.encode(), value=audit)
+    @t.app.service
+    class NormalizeService(mode.Service):
+        """Runs the normalize loop for as long as the worker runs."""
+
+        @mode.Service.task
+        async def _normalize(self) -> None:
+            await NormalizeLoop(t.settings).run()
 
     @t.app.agent(t.events, name="track")
     async def track_agent(stream: StreamT[bytes]) -> None:
+        outbox = Outbox(t)
         async for record in stream.events():
             try:
-                event = event_from_avro(record.value)
+                events = bundle_from_avro(record.value)
             except SchemaError as exc:
-                # Only a foreign producer can put this here; keep it, with the reason.
-                request_id = (record.message.key or b"").decode("utf-8", "replace")
-                await _dead_letter(
-                    t, record, request_id, provider="unknown", channel="unknown", reason=f"undecodable event: {exc}"
-                )
+                await _dead_letter(t, outbox, record, f"undecodable event bundle: {exc}")
+                await outbox.flush()
                 continue
-            key = event.message_key.encode()
-            current = t.states.get(key)
-            before = state_from_bytes(key, current) if current is not None else None
-            tracked = track(before, event)
-            if state_changed(before, tracked):
-                # Written while this event is current, so the changelog record lands in the
-                # partition of the event's own key (co-partitioned with wa.status.events).
-                t.states[key] = state_to_bytes(tracked.state)
-            if tracked.change is not None:
-                await t.changes.send(key=key, value=change_codec.encode(tracked.change))
-            else:
-                audit = audit_record(
-                    event.request_id,
-                    stage="track",
-                    provider=event.provider,
-                    channel=event.channel,
-                    outcome=tracked.outcome.value,
-                    at=_now_ms(),
-                    detail=event.message_key,
-                    discriminator=event.event_id,
-                )
-                await t.audit.send(key=event.request_id.encode(), value=audit)
+            plan = plan_track(events, t.states.get, window_ms)
+            # Every key of a bundle hashes to the bundle's partition, which is the partition
+            # Faust gives these changelog writes (the current record's).
+            for key, value in plan.writes.items():
+                t.states[key] = value
+            await outbox.send(names.changes, plan.changes)
+            await outbox.send(names.audit, plan.audits)
+            await outbox.send(names.signals, plan.signals)
+            await outbox.flush()
+
+    @t.app.agent(t.signals, name="channel")
+    async def channel_agent(stream: StreamT[bytes]) -> None:
+        outbox = Outbox(t)
+        async for record in stream.events():
+            key = record.message.key or b""
+            try:
+                provider, channel, signals = decode_signals(record.value)
+            except SchemaError as exc:
+                await _dead_letter(t, outbox, record, f"undecodable channel signals: {exc}")
+                await outbox.flush()
+                continue
+            current = t.channels.get(key)
+            state = from_bytes(current) if current is not None else ChannelState(provider, channel)
+            out = apply_signals(state, signals, policy, now_ms())
+            t.channels[key] = to_bytes(state)
+            if out.dropped_late:
+                log.info("channel %s: %s window partials arrived after the allowed lateness", key, out.dropped_late)
+            await outbox.send(names.alerts, [(str(a["alert_key"]).encode(), alert_codec.encode(a)) for a in out.alerts])
+            await outbox.send(
+                names.metrics,
+                [(f"{m['provider']}:{m['channel']}".encode(), metric_codec.encode(m)) for m in out.metrics],
+            )
+            await outbox.flush()
+
+    @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
+    async def tick_channels() -> None:
+        # Ticks go through the signals topic so that the channel agent, which owns the
+        # key's partition, is the only writer of the channel table.
+        outbox = Outbox(t)
+        ticks = []
+        for key in list(t.channels.keys()):
+            provider, _, channel = key.decode().partition(":")
+            ticks.append((key, ChannelSignals(provider, channel, tick=True).encode()))
+        await outbox.send(names.signals, ticks)
+        await outbox.flush()

@@ -19,25 +19,40 @@ from streams.domain.status import FailureReason, Status
 _STATE_VERSION = 1
 
 
-def event_to_avro(event: StatusEvent) -> bytes:
-    """StatusEvent → single-object Avro bytes."""
+def event_to_record(event: StatusEvent) -> dict[str, Any]:
+    """StatusEvent → the StatusEvent Avro record (a dict)."""
     record = dataclasses.asdict(event)
     record["event_id"] = event.event_id
     record["message_key"] = event.message_key
     record["status"] = event.status.value
     record["failure_reason"] = event.failure_reason.value if event.failure_reason else None
-    return codec("status_event").encode(record)
+    return record
+
+
+def event_from_record(record: dict[str, Any]) -> StatusEvent:
+    """The StatusEvent Avro record → StatusEvent (ids are derived, not read)."""
+    fields = dict(record)
+    fields.pop("event_id")
+    fields.pop("message_key")
+    fields["status"] = Status(fields["status"])
+    reason = fields["failure_reason"]
+    fields["failure_reason"] = FailureReason(reason) if reason else None
+    return StatusEvent(**fields)
+
+
+def event_to_avro(event: StatusEvent) -> bytes:
+    """StatusEvent → single-object Avro bytes."""
+    return codec("status_event").encode(event_to_record(event))
 
 
 def event_from_avro(data: bytes) -> StatusEvent:
     """Single-object Avro bytes → StatusEvent (raises SchemaError)."""
-    record: dict[str, Any] = codec("status_event").decode(data)
-    record.pop("event_id")
-    record.pop("message_key")
-    record["status"] = Status(record["status"])
-    reason = record["failure_reason"]
-    record["failure_reason"] = FailureReason(reason) if reason else None
-    return StatusEvent(**record)
+    return event_from_record(codec("status_event").decode(data))
+
+
+def bundle_from_avro(data: bytes) -> list[StatusEvent]:
+    """A StatusEventBundle → its events (raises SchemaError)."""
+    return [event_from_record(r) for r in codec("status_event_bundle").decode(data)["events"]]
 
 
 def state_to_bytes(state: MessageState) -> bytes:

@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
 from schemas.settings import KafkaSettings
+from streams.domain.channel import Policy
 
 
 class WorkerSettings(KafkaSettings):
@@ -22,3 +23,28 @@ class WorkerSettings(KafkaSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     log_level: str = "info"
     commit_interval_s: float = Field(default=1.0, gt=0)
+    normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
+    window_s: int = Field(default=60, ge=1, description="Metric window (tumbling, event time).")
+    window_grace_s: int = Field(default=5, ge=0, description="Wait after a window's end before publishing it.")
+    lateness_s: int = Field(default=300, ge=0, description="Late data corrects a window for this long.")
+    idle_close_s: int = Field(default=10, ge=1, description="A quiet channel publishes its open windows after this.")
+    alert_limit_per_window: int = Field(default=20, ge=0, description="Per-message alerts per channel per window.")
+    spike_threshold: float = Field(default=0.2, gt=0, le=1, description="Failure rate that raises a spike alert.")
+    spike_min_volume: int = Field(default=20, ge=1, description="Messages needed before a spike can fire.")
+    spike_windows: int = Field(default=5, ge=1, description="Windows in the sliding failure-rate spike window.")
+    dead_letter_threshold: int = Field(default=10, ge=1, description="Dead letters per window that raise an alert.")
+    tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
+
+    def policy(self) -> Policy:
+        """The channel agent's thresholds."""
+        return Policy(
+            window_ms=self.window_s * 1000,
+            grace_ms=self.window_grace_s * 1000,
+            lateness_ms=self.lateness_s * 1000,
+            idle_close_ms=self.idle_close_s * 1000,
+            alert_limit_per_window=self.alert_limit_per_window,
+            spike_threshold=self.spike_threshold,
+            spike_min_volume=self.spike_min_volume,
+            spike_windows=self.spike_windows,
+            dead_letter_threshold=self.dead_letter_threshold,
+        )

@@ -10,6 +10,7 @@ from faust.types import TableT, TopicT
 from streams.settings import WorkerSettings
 
 STATE_TABLE = "message_state"
+CHANNEL_TABLE = "channel_state"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,7 +24,11 @@ class Topology:
     changes: TopicT
     dlq: TopicT
     audit: TopicT
+    alerts: TopicT
+    metrics: TopicT
+    signals: TopicT
     states: TableT[bytes, bytes | None]
+    channels: TableT[bytes, bytes | None]
 
 
 def build_topology(settings: WorkerSettings) -> Topology:
@@ -40,6 +45,10 @@ def build_topology(settings: WorkerSettings) -> Topology:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_s,
+        producer_linger=0.005,
+        producer_max_batch_size=512 * 1024,
+        producer_max_request_size=8 * 1024 * 1024,
+        consumer_max_fetch_size=8 * 1024 * 1024,
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
@@ -58,5 +67,11 @@ def build_topology(settings: WorkerSettings) -> Topology:
         changes=topic(names.changes),
         dlq=topic(names.dlq),
         audit=topic(names.audit),
+        alerts=topic(names.alerts),
+        metrics=topic(names.metrics),
+        signals=topic(names.signals),
         states=app.Table(STATE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions),
+        channels=app.Table(
+            CHANNEL_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+        ),
     )

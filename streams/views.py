@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-from aiokafka.partitioner import murmur2
 from faust.web import Request, Response, View
 from yarl import URL
 
+from streams.partitioning import key_partition
 from streams.records import state_from_bytes, state_view
 from streams.topology import STATE_TABLE, Topology
-
-
-def key_partition(key: bytes, partitions: int) -> int:
-    """The partition the Java client and aiokafka's default partitioner give `key`."""
-    partition: int = (murmur2(key) & 0x7FFFFFFF) % partitions
-    return partition
 
 
 def owner_url(t: Topology, key: bytes) -> URL | None:

@@ -96,17 +96,56 @@ def observe(state: ChannelState, max_event_at: int, now: int) -> None:
     state.last_signal_wall = now
 
 
-def add_alert(state: ChannelState, alert: AlertSpec, policy: Policy, now: int, out: Outputs) -> None:
+def add_alert(state: ChannelState, alert: dict[str, object], policy: Policy, now: int, out: Outputs) -> None:
     """Per-message alerts pass up to the per-window limit; the rest are rolled up."""
-    if not alert.per_message:
-        out.alerts.append(alert.to_record())
+    if alert.get("message_key") is None:
+        out.alerts.append(alert)
         return
     budget = state.alert_budget.setdefault(window_start(now, policy.window_ms), [0, 0])
     if budget[0] < policy.alert_limit_per_window:
         budget[0] += 1
-        out.alerts.append(alert.to_record())
+        out.alerts.append(alert)
     else:
         budget[1] += 1
+
+
+def apply_signals(
+    state: ChannelState,
+    signals: ChannelSignalsView,
+    policy: Policy,
+    now: int,
+) -> Outputs:
+    """Everything one ChannelSignals record means for its channel."""
+    out = Outputs()
+    if signals.max_event_at is not None:
+        observe(state, signals.max_event_at, now)
+        resolve_logout(state, signals.max_event_at, out)
+    for kind, at, detail in signals.channel_events:
+        channel_event(state, kind, at, detail, out)
+        observe(state, at, now)
+    for scope, start, agg in signals.windows:
+        add_window(state, scope, start, agg, policy=policy, out=out)
+    for alert in signals.alerts:
+        add_alert(state, alert, policy, now, out)
+    if signals.dead_letters:
+        add_dead_letters(state, signals.dead_letters, policy, now, out)
+    if signals.tick:
+        ticked = tick(state, policy, now)
+        out.alerts += ticked.alerts
+        out.metrics += ticked.metrics
+    return out
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class ChannelSignalsView:
+    """The decoded content of a ChannelSignals record."""
+
+    max_event_at: int | None = None
+    dead_letters: int = 0
+    tick: bool = False
+    channel_events: list[tuple[str, int, str | None]] = dataclasses.field(default_factory=list)
+    windows: list[tuple[Scope, int, WindowAggregate]] = dataclasses.field(default_factory=list)
+    alerts: list[dict[str, object]] = dataclasses.field(default_factory=list)
 
 
 def channel_event(state: ChannelState, kind: str, at: int, detail: str | None, out: Outputs) -> None:

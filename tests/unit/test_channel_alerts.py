@@ -53,7 +53,7 @@ def test_per_message_alerts_are_limited_per_window_and_rolled_up() -> None:
     out = Outputs()
     for i in range(10):
         (alert,) = message_alerts(None, failed_state(f"m{i}"))
-        add_alert(state, alert, POLICY, now=1_000, out=out)
+        add_alert(state, alert.to_record(), POLICY, now=1_000, out=out)
     assert len(out.alerts) == 3
     rolled = tick(state, POLICY, now=61_000).alerts
     (rollup,) = [a for a in rolled if a["kind"] == "rollup"]
@@ -128,5 +128,5 @@ def test_channel_state_round_trips() -> None:
     agg = WindowAggregate()
     agg.transitions["read"] = 2
     add_window(state, Scope("meta", "shop", "c1"), 0, agg, policy=POLICY, out=Outputs())
-    add_alert(state, message_alerts(None, failed_state("m"))[0], POLICY, now=1, out=Outputs())
+    add_alert(state, message_alerts(None, failed_state("m"))[0].to_record(), POLICY, now=1, out=Outputs())
     assert from_bytes(to_bytes(state)) == state

@@ -152,6 +152,27 @@ RECORDS: dict[str, dict[str, Any]] = {
         "events_ignored": 0,
         "payload_excerpt": '{"object":',
     },
+    "status_event_bundle": {"events": []},
+    "channel_signals": {
+        "provider": "wpp",
+        "channel": "store",
+        "max_event_at": 1_750_030_100_000,
+        "dead_letters": 2,
+        "tick": False,
+        "channel_events": [{"kind": "logout", "at": 1_750_030_000_000, "detail": "connection closed"}],
+        "windows": [
+            {
+                "campaign": "c-42",
+                "start": 1_750_030_040_000,
+                "transitions": {"sent": 3},
+                "failures_by_reason": {},
+                "failures_by_code": {},
+                "sent_to_delivered": [0, 1, 2],
+                "delivered_to_read": [],
+            }
+        ],
+        "alerts": [b"\xc3\x01alert"],
+    },
     "dead_letter": {
         "request_id": "6f1c",
         "provider": "meta",
@@ -164,6 +185,9 @@ RECORDS: dict[str, dict[str, Any]] = {
         "raw": b"\xc3\x01raw",
     },
 }
+
+
+RECORDS["status_event_bundle"]["events"] = [RECORDS["status_event"]]
 
 
 def test_every_schema_has_a_representative_record() -> None:

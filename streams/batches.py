@@ -1,0 +1,257 @@
+"""Batch planning for the agents: pure functions from consumed records to records to produce.
+
+The normalize stage turns a batch of raw webhooks into one event bundle per partition of
+wa.status.events (every key of a bundle hashes to that partition, so table writes made while
+tracking it land in each key's own changelog partition); the track stage folds a bundle into
+the table and plans the public records. Both pre-aggregate what they tell the channel agent,
+one ChannelSignals record per channel per batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Iterable
+
+from schemas.codec import codec
+from streams.domain.alerting import message_alerts
+from streams.domain.channel import ChannelSignalsView
+from streams.domain.events import StatusEvent
+from streams.domain.metrics import Scope, WindowAggregate, contributions
+from streams.normalizer import normalize
+from streams.outputs import Source, audit_record, dead_letter_record
+from streams.partitioning import key_partition
+from streams.records import event_to_record, state_from_bytes, state_to_bytes
+from streams.tracker import Outcome, state_changed, track
+
+Keyed = tuple[bytes, bytes]
+
+
+def now_ms() -> int:
+    """Wall-clock epoch milliseconds."""
+    return int(time.time() * 1000)
+
+
+@dataclasses.dataclass(slots=True)
+class ChannelSignals:
+    """What one batch saw of one channel (schemas/channel_signals.avsc)."""
+
+    provider: str
+    channel: str
+    max_event_at: int | None = None
+    dead_letters: int = 0
+    tick: bool = False
+    channel_events: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    windows: dict[tuple[str | None, int], WindowAggregate] = dataclasses.field(default_factory=dict)
+    alerts: list[bytes] = dataclasses.field(default_factory=list)
+
+    @property
+    def key(self) -> bytes:
+        """The channel's key on wa.channel.signals."""
+        return f"{self.provider}:{self.channel}".encode()
+
+    def saw(self, at: int) -> None:
+        """Note an event time of this channel."""
+        self.max_event_at = at if self.max_event_at is None else max(self.max_event_at, at)
+
+    def encode(self) -> bytes:
+        """Single-object Avro bytes."""
+        return codec("channel_signals").encode(
+            {
+                "provider": self.provider,
+                "channel": self.channel,
+                "max_event_at": self.max_event_at,
+                "dead_letters": self.dead_letters,
+                "tick": self.tick,
+                "channel_events": self.channel_events,
+                "windows": [
+                    {"campaign": campaign, "start": start, **agg.to_wire()}
+                    for (campaign, start), agg in self.windows.items()
+                ],
+                "alerts": self.alerts,
+            }
+        )
+
+
+def decode_signals(data: bytes) -> tuple[str, str, ChannelSignalsView]:
+    """(provider, channel, content) of a ChannelSignals record; raises SchemaError."""
+    record = codec("channel_signals").decode(data)
+    provider, channel = record["provider"], record["channel"]
+    alert_codec = codec("alert")
+    view = ChannelSignalsView(
+        max_event_at=record["max_event_at"],
+        dead_letters=record["dead_letters"],
+        tick=record["tick"],
+        channel_events=[(e["kind"], e["at"], e["detail"]) for e in record["channel_events"]],
+        windows=[
+            (Scope(provider, channel, w["campaign"]), w["start"], WindowAggregate.from_wire(w))
+            for w in record["windows"]
+        ],
+        alerts=[alert_codec.decode(a) for a in record["alerts"]],
+    )
+    return provider, channel, view
+
+
+class _SignalsByChannel(dict[tuple[str, str], ChannelSignals]):
+    def of(self, provider: str, channel: str) -> ChannelSignals:
+        found = self.get((provider, channel))
+        if found is None:
+            found = self[(provider, channel)] = ChannelSignals(provider, channel)
+        return found
+
+    def encoded(self) -> list[Keyed]:
+        return [(s.key, s.encode()) for s in self.values()]
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A consumed record of wa.webhooks.raw."""
+
+    key: bytes | None
+    value: bytes
+    source: Source
+
+
+@dataclasses.dataclass(slots=True)
+class NormalizePlan:
+    """Records the normalize stage produces for one batch."""
+
+    bundles: dict[int, list[StatusEvent]] = dataclasses.field(default_factory=dict)
+    dead_letters: list[Keyed] = dataclasses.field(default_factory=list)
+    audits: list[Keyed] = dataclasses.field(default_factory=list)
+    signals: list[Keyed] = dataclasses.field(default_factory=list)
+    events: int = 0
+
+    def encoded_bundles(self) -> list[tuple[int, bytes, bytes]]:
+        """(partition, key, value) of each event bundle; the key is the first event's key."""
+        bundle_codec = codec("status_event_bundle")
+        return [
+            (
+                partition,
+                events[0].message_key.encode(),
+                bundle_codec.encode({"events": [event_to_record(e) for e in events]}),
+            )
+            for partition, events in self.bundles.items()
+        ]
+
+
+def plan_normalize(
+    records: Iterable[RawRecord],
+    partitions: int,
+    accept: Callable[[StatusEvent], bool] = lambda _event: True,
+) -> NormalizePlan:
+    """Normalise a batch: events bundled by partition, dead letters, one audit per webhook."""
+    plan = NormalizePlan()
+    signals = _SignalsByChannel()
+    at = now_ms()
+    for record in records:
+        result = normalize(record.value)
+        raw = result.raw
+        request_id = raw.request_id if raw else (record.key or b"").decode("utf-8", "replace")
+        provider = raw.provider if raw else "unknown"
+        channel = raw.channel if raw else "unknown"
+        kept = [e for e in result.events if accept(e)]
+        for event in kept:
+            key = event.message_key.encode()
+            plan.bundles.setdefault(key_partition(key, partitions), []).append(event)
+            signals.of(event.provider, event.channel).saw(event.occurred_at)
+        plan.events += len(kept)
+        for channel_event in result.channel_events:
+            signals.of(channel_event.provider, channel_event.channel).channel_events.append(
+                {"kind": channel_event.kind, "at": channel_event.occurred_at, "detail": channel_event.detail}
+            )
+        if result.dead_letter_reason is not None:
+            plan.dead_letters.append(
+                (
+                    request_id.encode(),
+                    dead_letter_record(
+                        request_id,
+                        provider=provider,
+                        channel=channel,
+                        reason=result.dead_letter_reason,
+                        source=record.source,
+                        value=record.value,
+                        at=at,
+                    ),
+                )
+            )
+            if raw is not None:
+                signals.of(provider, channel).dead_letters += 1
+        filtered = len(result.events) - len(kept)
+        detail = result.dead_letter_reason or (f"{filtered} events filtered by the channel" if filtered else None)
+        plan.audits.append(
+            (
+                request_id.encode(),
+                audit_record(
+                    request_id,
+                    stage="normalize",
+                    provider=provider,
+                    channel=channel,
+                    outcome=result.outcome,
+                    at=at,
+                    detail=detail,
+                    events_found=len(result.events),
+                    events_ignored=result.ignored + filtered,
+                ),
+            )
+        )
+    plan.signals = signals.encoded()
+    return plan
+
+
+@dataclasses.dataclass(slots=True)
+class TrackPlan:
+    """Table writes and records the track stage produces for one bundle."""
+
+    writes: dict[bytes, bytes] = dataclasses.field(default_factory=dict)
+    changes: list[Keyed] = dataclasses.field(default_factory=list)
+    audits: list[Keyed] = dataclasses.field(default_factory=list)
+    signals: list[Keyed] = dataclasses.field(default_factory=list)
+    outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | None], window_ms: int) -> TrackPlan:
+    """Fold a bundle into the table; each key is written once, however many events it had."""
+    plan = TrackPlan()
+    signals = _SignalsByChannel()
+    change_codec = codec("status_change")
+    alert_codec = codec("alert")
+    cache: dict[bytes, bytes | None] = {}
+    at = now_ms()
+    for event in events:
+        key = event.message_key.encode()
+        current = cache[key] if key in cache else lookup(key)
+        before = state_from_bytes(key, current) if current is not None else None
+        tracked = track(before, event)
+        plan.outcomes[tracked.outcome.value] = plan.outcomes.get(tracked.outcome.value, 0) + 1
+        if state_changed(before, tracked):
+            cache[key] = plan.writes[key] = state_to_bytes(tracked.state)
+        if tracked.change is None:
+            if tracked.outcome is not Outcome.IGNORED:
+                plan.audits.append(
+                    (
+                        event.request_id.encode(),
+                        audit_record(
+                            event.request_id,
+                            stage="track",
+                            provider=event.provider,
+                            channel=event.channel,
+                            outcome=tracked.outcome.value,
+                            at=at,
+                            detail=event.message_key,
+                            discriminator=event.event_id,
+                        ),
+                    )
+                )
+            continue
+        plan.changes.append((key, change_codec.encode(tracked.change)))
+        channel = signals.of(event.provider, event.channel)
+        for (scope, start), agg in contributions(before, tracked.state, window_ms).items():
+            existing = channel.windows.get((scope.campaign, start))
+            if existing is None:
+                channel.windows[(scope.campaign, start)] = agg
+            else:
+                existing.merge(agg)
+        channel.alerts.extend(alert_codec.encode(a.to_record()) for a in message_alerts(before, tracked.state))
+    plan.signals = signals.encoded()
+    return plan

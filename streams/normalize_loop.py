@@ -1,0 +1,99 @@
+"""The normalize stage: an aiokafka consumer group inside the worker, batch in, bundles out.
+
+Faust's per-record stream machinery costs far more than normalising a webhook does (see
+bench/), and wa.webhooks.raw holds one record per webhook by contract, so this stage reads
+the raw log with `getmany` and writes with the producer directly. The guarantee stays
+at-least-once: a batch's offsets are committed only after every record it produced is
+acknowledged, and a rebalance or crash re-delivers what was not committed; every derived
+record carries a deterministic id, so the repeats are harmless downstream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
+
+from streams.batches import RawRecord, plan_normalize
+from streams.domain.events import StatusEvent
+from streams.outputs import Source
+from streams.settings import WorkerSettings
+
+log = logging.getLogger(__name__)
+
+
+class NormalizeLoop:
+    """Consume wa.webhooks.raw in batches; publish bundles, dead letters, audits and signals."""
+
+    def __init__(self, settings: WorkerSettings, accept: Callable[[StatusEvent], bool] = lambda _e: True) -> None:
+        self._settings = settings
+        self._accept = accept
+        self.processed = 0
+        self.first_processed = asyncio.Event()
+
+    async def run(self) -> None:
+        """Until cancelled."""
+        s = self._settings
+        consumer = AIOKafkaConsumer(
+            s.topics.raw,
+            bootstrap_servers=s.bootstrap_servers,
+            group_id=f"{s.app_id}-normalize",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=s.normalize_batch,
+            fetch_max_bytes=32 * 1024 * 1024,
+            max_partition_fetch_bytes=8 * 1024 * 1024,
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=s.bootstrap_servers,
+            acks="all",
+            enable_idempotence=True,
+            linger_ms=5,
+            max_batch_size=512 * 1024,
+            max_request_size=8 * 1024 * 1024,
+        )
+        await producer.start()
+        await consumer.start()
+        try:
+            partitions = len(await producer.partitions_for(s.topics.events))
+            while True:
+                batches = await consumer.getmany(timeout_ms=200, max_records=s.normalize_batch)
+                if batches:
+                    await self._process(consumer, producer, batches, partitions)
+        finally:
+            await consumer.stop()
+            await producer.stop()
+
+    async def _process(
+        self,
+        consumer: AIOKafkaConsumer,
+        producer: AIOKafkaProducer,
+        batches: dict[TopicPartition, list],  # type: ignore[type-arg]
+        partitions: int,
+    ) -> None:
+        s = self._settings
+        records = [
+            RawRecord(key=r.key, value=r.value, source=Source(tp.topic, tp.partition, r.offset))
+            for tp, batch in batches.items()
+            for r in batch
+        ]
+        plan = plan_normalize(records, partitions, self._accept)
+        sends = [
+            producer.send(s.topics.events, value, key=key, partition=p) for p, key, value in plan.encoded_bundles()
+        ]
+        sends += [producer.send(s.topics.dlq, value, key=key) for key, value in plan.dead_letters]
+        sends += [producer.send(s.topics.audit, value, key=key) for key, value in plan.audits]
+        sends += [producer.send(s.topics.signals, value, key=key) for key, value in plan.signals]
+        try:
+            # send() only enqueues; gathering the delivery futures is the one wait per batch.
+            futures = await asyncio.gather(*sends)
+            await asyncio.gather(*futures)
+        except KafkaError:
+            log.exception("normalize batch of %s records not acknowledged; it will be re-delivered", len(records))
+            raise
+        await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in batches.items()})
+        self.processed += len(records)
+        self.first_processed.set()
