@@ -44,6 +44,8 @@ class NormalizeLoop:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_records=s.normalize_batch,
+            session_timeout_ms=int(s.session_timeout_s * 1000),
+            heartbeat_interval_ms=int(max(s.session_timeout_s / 4, 0.5) * 1000),
             fetch_max_bytes=32 * 1024 * 1024,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )

@@ -23,6 +23,7 @@ class WorkerSettings(KafkaSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     log_level: str = "info"
     commit_interval_s: float = Field(default=1.0, gt=0)
+    session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
     window_s: int = Field(default=60, ge=1, description="Metric window (tumbling, event time).")
     window_grace_s: int = Field(default=5, ge=0, description="Wait after a window's end before publishing it.")

@@ -45,6 +45,10 @@ def build_topology(settings: WorkerSettings) -> Topology:
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         broker_commit_interval=settings.commit_interval_s,
+        # A worker that dies without leaving the group blocks its partitions until its session
+        # expires: keep that short, so a restarted or surviving worker takes over quickly.
+        broker_session_timeout=settings.session_timeout_s,
+        broker_heartbeat_interval=max(settings.session_timeout_s / 4, 0.5),
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=8 * 1024 * 1024,

@@ -2,70 +2,24 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
-
 import aiohttp
 import pytest
-from aiohttp.test_utils import TestServer
 
-from devkit.kafka_local import free_port
-from receiver.app import create_app
-from receiver.settings import ReceiverSettings
 from schemas.codec import codec
 from schemas.settings import KafkaSettings
-from schemas.topics import ensure_topics
 from tests.factories import FIXTURES
+from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, wait_until
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 MESSAGE_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
 
 
 @pytest.fixture
-def worker(kafka_settings: KafkaSettings, unique_id: str, tmp_path: Path) -> Iterator[str]:
-    """A real worker process (`python -m streams`) on this test's topics; yields its web URL."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
-        "STATUSFLOW_APP_ID": f"statusflow-{unique_id}",
-        "STATUSFLOW_WEB_PORT": str(port),
-        "STATUSFLOW_DATA_DIR": str(tmp_path / "worker"),
-        "STATUSFLOW_PARTITIONS": str(kafka_settings.partitions),
-        **{f"STATUSFLOW_TOPIC_{k.upper()}": v for k, v in kafka_settings.topics.model_dump().items()},
-    }
-    log_path = tmp_path / "worker.log"
-    with log_path.open("wb") as log_file:
-        proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env, stdout=log_file, stderr=log_file)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    assert proc.returncode is not None
-
-
-@pytest.fixture
-async def receiver_url(kafka_settings: KafkaSettings) -> AsyncIterator[str]:
-    """The real receiver app with its real Kafka producer, on a loopback port."""
-    await ensure_topics(kafka_settings)
-    settings = ReceiverSettings(**kafka_settings.model_dump())
-    server = TestServer(create_app(settings), host="127.0.0.1")
-    await server.start_server()
-    try:
-        yield str(server.make_url("")).rstrip("/")
-    finally:
-        await server.close()
+def worker(start_worker: WorkerFactory) -> str:
+    """One worker on this test's topics; its web URL."""
+    return start_worker().url
 
 
 async def test_meta_webhook_becomes_queryable_state_and_a_change(

@@ -1,0 +1,146 @@
+"""A deterministic mixed stream of provider webhooks, and the reference fold of it."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import random
+from urllib.parse import urlencode
+
+import orjson
+
+from schemas.envelope import RawWebhook
+from streams.domain.lattice import MessageState, merge
+from streams.normalizer import normalize
+
+JSON = "application/json"
+FORM = "application/x-www-form-urlencoded"
+T0 = 1_750_030_000  # epoch seconds
+ISO = "2025-06-15T23:{:02d}:{:02d}.000Z"  # T0 is 23:26:40Z
+
+
+def _iso(offset_s: int) -> str:
+    total = 26 * 60 + 40 + offset_s
+    return ISO.format(total // 60, total % 60)
+
+
+def meta(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    entry: dict[str, object] = {
+        "id": message_id,
+        "status": status,
+        "timestamp": str(T0 + offset_s),
+        "recipient_id": "5511987654321",
+    }
+    if error_code is not None:
+        entry["errors"] = [{"code": error_code, "title": "Message undeliverable"}]
+    value = {"messaging_product": "whatsapp", "statuses": [entry]}
+    body = {
+        "object": "whatsapp_business_account",
+        "entry": [{"id": "1", "changes": [{"field": "messages", "value": value}]}],
+    }
+    return orjson.dumps(body), JSON
+
+
+def twilio(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    del offset_s  # Twilio sends no event time
+    fields = {
+        "MessageSid": message_id,
+        "MessageStatus": status,
+        "To": "whatsapp:+5511987654321",
+        "From": "whatsapp:+14155550100",
+    }
+    if error_code is not None:
+        fields["ErrorCode"] = str(error_code)
+    return urlencode(fields).encode(), FORM
+
+
+def vonage(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    body: dict[str, object] = {
+        "message_uuid": message_id,
+        "to": "5511987654321",
+        "from": "14155550100",
+        "timestamp": _iso(offset_s),
+        "status": status,
+        "channel": "whatsapp",
+    }
+    if error_code is not None:
+        body["error"] = {
+            "type": f"https://developer.vonage.com/api-errors/messages#{error_code}",
+            "title": str(error_code),
+        }
+    return orjson.dumps(body), JSON
+
+
+def infobip(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    del error_code
+    group = {"sent": "PENDING", "delivered": "DELIVERED", "expired": "EXPIRED"}[status]
+    result = {
+        "messageId": message_id,
+        "to": "5511987654321",
+        "status": {"groupName": group, "name": group},
+        "doneAt": _iso(offset_s),
+    }
+    return orjson.dumps({"results": [result]}), JSON
+
+
+# (provider, builder, lifecycle of (provider status, seconds after T0, error code)) per message kind.
+LIFECYCLES = {
+    "meta": (meta, [[("sent", 0, None), ("delivered", 3, None), ("read", 20, None)],
+                    [("sent", 0, None), ("read", 9, None)],
+                    [("sent", 0, None), ("failed", 4, 131026)]]),
+    "twilio": (twilio, [[("queued", 0, None), ("sent", 1, None), ("delivered", 2, None)],
+                        [("queued", 0, None), ("undelivered", 2, 63016)]]),
+    "vonage": (vonage, [[("submitted", 0, None), ("delivered", 5, None), ("read", 30, None)],
+                        [("submitted", 0, None), ("rejected", 1, 1300)]]),
+    "infobip": (infobip, [[("sent", 0, None), ("delivered", 6, None)],
+                          [("sent", 0, None), ("expired", 60, None)]]),
+}  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class MixedStream:
+    """The webhooks in the order they are sent, and the expected final state per message key."""
+
+    webhooks: list[RawWebhook]
+    expected: dict[str, MessageState]
+
+
+def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = True) -> MixedStream:
+    """Every lifecycle of every provider, shuffled, each webhook delivered twice when `repeat_all`."""
+    rng = random.Random(seed)
+    bodies: list[tuple[str, bytes, str]] = []
+    for provider, (build, lifecycles) in LIFECYCLES.items():
+        for kind, lifecycle in enumerate(lifecycles):
+            for n in range(messages_per_kind):
+                message_id = f"{provider}-{kind}-{n}"
+                for status, offset, code in lifecycle:
+                    body, content_type = build(message_id, status, offset + n, code)
+                    bodies.append((provider, body, content_type))
+    if repeat_all:
+        bodies += list(bodies)
+    rng.shuffle(bodies)
+    webhooks = [
+        RawWebhook(
+            request_id=f"req-{i:05d}",
+            provider=provider,
+            channel="main",
+            # Twilio's times come from receipt: one receipt time per message keeps the reference exact.
+            received_at=T0 * 1000 + 500,
+            content_type=content_type,
+            url=f"http://127.0.0.1/webhooks/{provider}/main",
+            body=body,
+        )
+        for i, (provider, body, content_type) in enumerate(bodies)
+    ]
+    return MixedStream(webhooks=webhooks, expected=reference_fold(webhooks))
+
+
+def reference_fold(webhooks: list[RawWebhook]) -> dict[str, MessageState]:
+    """The state every message must end in: the lattice fold of everything the adapters parse."""
+    states: dict[str, MessageState] = {}
+    for webhook in webhooks:
+        result = normalize(webhook.to_avro())
+        assert result.dead_letter_reason is None, result.dead_letter_reason
+        for event in result.events:
+            states[event.message_key] = functools.reduce(merge, [event], states.get(event.message_key))  # type: ignore[arg-type]
+    return states

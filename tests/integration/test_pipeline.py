@@ -1,0 +1,166 @@
+"""The whole worker on a mixed stream: every provider, repeats, out of order, failures, crashes."""
+
+from __future__ import annotations
+
+import collections
+from typing import Any
+
+import aiohttp
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from schemas.codec import codec
+from schemas.settings import KafkaSettings
+from schemas.topics import ensure_topics
+from streams.domain.lattice import MessageState
+from streams.records import state_view
+from tests.integration.conftest import WorkerFactory, WorkerProcess
+from tests.integration.helpers import consume, wait_until
+from tests.integration.stream_data import MixedStream, mixed_stream
+
+pytestmark = pytest.mark.integration
+
+FAST_WINDOWS = {
+    "STATUSFLOW_IDLE_CLOSE_S": "1",
+    "STATUSFLOW_TICK_INTERVAL_S": "0.5",
+    "STATUSFLOW_ALERT_LIMIT_PER_WINDOW": "100",
+}
+
+
+async def produce_raw(settings: KafkaSettings, stream: MixedStream, start: int = 0, stop: int | None = None) -> None:
+    """Write envelopes to wa.webhooks.raw exactly as the receiver does."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for webhook in stream.webhooks[start:stop]:
+            await producer.send(settings.topics.raw, webhook.to_avro(), key=webhook.request_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()
+
+
+async def wait_for_table(worker: WorkerProcess, expected: dict[str, MessageState]) -> dict[str, dict[str, Any]]:
+    """Query every expected key until each answers the reference state."""
+    answers: dict[str, dict[str, Any]] = {}
+
+    async def all_match() -> bool | None:
+        async with aiohttp.ClientSession() as http:
+            for key, state in expected.items():
+                if answers.get(key) == state_view(state):
+                    continue
+                provider, _, message_id = key.partition(":")
+                try:
+                    async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
+                        if response.status != 200:
+                            return None
+                        answers[key] = await response.json()
+                except aiohttp.ClientConnectionError:
+                    return None
+                if answers[key] != state_view(state):
+                    return None
+        return True
+
+    try:
+        await wait_until(all_match, within=120, what="every message to reach its reference state")
+    except AssertionError:
+        mismatched = {
+            k: (answers.get(k), state_view(v)) for k, v in expected.items() if answers.get(k) != state_view(v)
+        }
+        raise AssertionError(
+            f"{len(mismatched)} keys differ, e.g. {next(iter(mismatched.items()))}\n{worker.log_tail()}"
+        ) from None
+    return answers
+
+
+async def test_mixed_stream_gives_the_reference_table_changes_alerts_and_metrics(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory
+) -> None:
+    stream = mixed_stream()
+    await ensure_topics(kafka_settings)
+    await produce_raw(kafka_settings, stream)
+    worker = start_worker(**FAST_WINDOWS)
+    await wait_for_table(worker, stream.expected)
+
+    # Changes: each is published once although every webhook arrived twice.
+    change_codec = codec("status_change")
+    changes = [
+        change_codec.decode(v)
+        for _, v in await consume(
+            kafka_settings.bootstrap_servers, kafka_settings.topics.changes, until=lambda rs: len(rs) > 0, within=30
+        )
+    ]
+    ids = [c["change_id"] for c in changes]
+    assert len(ids) == len(set(ids))
+    final_by_key = {c["message_key"]: c["status"] for c in changes}
+    assert final_by_key == {k: s.status.value for k, s in stream.expected.items() if s.status}  # type: ignore[union-attr]
+
+    # Alerts: one per failed message and kind, deterministic ids, no repeats.
+    expected_kinds = collections.Counter(
+        {
+            "error": "message_failed",
+            "rejected": "message_failed",
+            "not_found": "number_not_found",
+            "expired": "message_expired",
+        }[s.failure.reason.value]
+        for s in stream.expected.values()
+        if s.failure is not None
+    )
+    alert_codec = codec("alert")
+    alerts_records = await consume(
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topics.alerts,
+        until=lambda rs: len(rs) >= sum(expected_kinds.values()),
+        within=60,
+    )
+    alerts = [alert_codec.decode(v) for _, v in alerts_records]
+    message_alerts = [a for a in alerts if a["message_key"] is not None]
+    assert collections.Counter(a["kind"] for a in message_alerts) == expected_kinds
+    assert len({a["alert_id"] for a in message_alerts}) == len(message_alerts)
+
+    # Metrics: windows close once the channel is idle; their transitions add up to the table's.
+    metric_codec = codec("metric_window")
+    expected_transitions = collections.Counter(
+        status
+        for state in stream.expected.values()
+        for status in ("queued", "created", "sent", "failed", "delivered", "read")
+        if getattr(state, f"{status}_at") is not None
+    )
+
+    def latest(records: list[tuple[bytes | None, bytes]]) -> dict[str, dict[str, Any]]:
+        windows: dict[str, dict[str, Any]] = {}
+        for _, value in records:
+            m = metric_codec.decode(value)
+            if m["scope"] == "channel" and m["revision"] >= windows.get(m["metric_id"], {"revision": -1})["revision"]:
+                windows[m["metric_id"]] = m
+        return windows
+
+    def totals(records: list[tuple[bytes | None, bytes]]) -> collections.Counter[str]:
+        total: collections.Counter[str] = collections.Counter()
+        for m in latest(records).values():
+            total.update({k: v for k, v in m["transitions"].items() if v})
+        return total
+
+    await consume(
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topics.metrics,
+        until=lambda rs: totals(rs) == expected_transitions,
+        within=60,
+    )
+
+
+async def test_worker_killed_mid_stream_recovers_its_table_and_converges(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory
+) -> None:
+    stream = mixed_stream(messages_per_kind=4, seed=5)
+    await ensure_topics(kafka_settings)
+    half = len(stream.webhooks) // 2
+    await produce_raw(kafka_settings, stream, stop=half)
+    first = start_worker("first")
+    # Wait until the first half is in the table, then SIGKILL: no commit, no flush.
+    from tests.integration.stream_data import reference_fold
+
+    await wait_for_table(first, reference_fold(stream.webhooks[:half]))
+    first.kill()
+    await produce_raw(kafka_settings, stream, start=half)
+    second = start_worker("second")
+    await wait_for_table(second, stream.expected)
