@@ -5,21 +5,23 @@ from __future__ import annotations
 from faust.web import Request, Response, View
 from yarl import URL
 
+from streams.domain.channel import from_bytes as channel_from_bytes
+from streams.domain.channel import view as channel_view
 from streams.partitioning import key_partition
 from streams.records import state_from_bytes, state_view
-from streams.topology import STATE_TABLE, Topology
+from streams.topology import CHANNEL_TABLE, STATE_TABLE, Topology
 
 
-def owner_url(t: Topology, key: bytes) -> URL | None:
+def owner_url(t: Topology, key: bytes, table: str = STATE_TABLE) -> URL | None:
     """The web URL of another worker that owns `key`'s table partition; None when it is this one.
 
     Computed from the assignor's table metadata rather than the producer's topic metadata,
     which stays empty until the worker has written to the changelog once.
     """
     partition = key_partition(key, t.settings.partitions)
-    changelog = t.states.changelog_topic.get_topic_name()
+    changelog = t.app.tables[table].changelog_topic.get_topic_name()
     own = str(t.app.conf.canonical_url)
-    for url, topics in t.app.router.table_metadata(STATE_TABLE).items():
+    for url, topics in t.app.router.table_metadata(table).items():
         if partition in topics.get(changelog, ()) and str(url) != own:
             return URL(url)
     return None
@@ -49,6 +51,20 @@ def register_views(t: Topology) -> None:
             if current is None:
                 return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
             return self.json(state_view(state_from_bytes(key, current)))
+
+    @app.page("/channels/{provider}/{channel}")
+    class ChannelView(View):
+        """GET a channel's connection state and its open windows' rates."""
+
+        async def get(self, request: Request, provider: str, channel: str) -> Response:
+            key = f"{provider}:{channel}".encode()
+            owner = owner_url(t, key, CHANNEL_TABLE)
+            if owner is not None:
+                return await proxy(owner, request)
+            current = t.channels.get(key)
+            if current is None:
+                return self.json({"error": "unknown channel", "channel_key": key.decode()}, status=404)
+            return self.json(channel_view(channel_from_bytes(current), t.settings.policy()))
 
     @app.page("/healthz")
     class Health(View):

@@ -285,6 +285,26 @@ def _emit(entry: WindowEntry, policy: Policy, out: Outputs, *, final: bool) -> N
     )
 
 
+def view(state: ChannelState, policy: Policy) -> dict[str, object]:
+    """The JSON answer of GET /channels/{provider}/{channel}."""
+    windows = sorted(
+        (e for e in state.windows.values() if e.scope.campaign is None), key=lambda e: e.start, reverse=True
+    )
+    return {
+        "channel_key": state.key,
+        "provider": state.provider,
+        "channel": state.channel,
+        "connection": "logged_out" if state.logged_out_at is not None else "connected",
+        "logged_out_at": state.logged_out_at,
+        "watermark": state.watermark,
+        "failure_rate_spike": state.spike_firing_since is not None,
+        "windows": [
+            metric_record(e.scope, e.start, policy.window_ms, e.agg, revision=max(e.revision, 0), final=False)
+            for e in windows
+        ],
+    }
+
+
 def to_bytes(state: ChannelState) -> bytes:
     """Compact table value."""
     return orjson.dumps(

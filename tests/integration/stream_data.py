@@ -105,14 +105,14 @@ class MixedStream:
     expected: dict[str, MessageState]
 
 
-def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = True) -> MixedStream:
+def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = True, prefix: str = "") -> MixedStream:
     """Every lifecycle of every provider, shuffled, each webhook delivered twice when `repeat_all`."""
     rng = random.Random(seed)
     bodies: list[tuple[str, bytes, str]] = []
     for provider, (build, lifecycles) in LIFECYCLES.items():
         for kind, lifecycle in enumerate(lifecycles):
             for n in range(messages_per_kind):
-                message_id = f"{provider}-{kind}-{n}"
+                message_id = f"{prefix}{provider}-{kind}-{n}"
                 for status, offset, code in lifecycle:
                     body, content_type = build(message_id, status, offset + n, code)
                     bodies.append((provider, body, content_type))
@@ -121,7 +121,7 @@ def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = 
     rng.shuffle(bodies)
     webhooks = [
         RawWebhook(
-            request_id=f"req-{i:05d}",
+            request_id=f"{prefix}req-{i:05d}",
             provider=provider,
             channel="main",
             # Twilio's times come from receipt: one receipt time per message keeps the reference exact.

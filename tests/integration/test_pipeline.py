@@ -16,7 +16,7 @@ from streams.domain.lattice import MessageState
 from streams.records import state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
-from tests.integration.stream_data import MixedStream, mixed_stream
+from tests.integration.stream_data import MixedStream, mixed_stream, reference_fold
 
 pytestmark = pytest.mark.integration
 
@@ -157,10 +157,26 @@ async def test_worker_killed_mid_stream_recovers_its_table_and_converges(
     await produce_raw(kafka_settings, stream, stop=half)
     first = start_worker("first")
     # Wait until the first half is in the table, then SIGKILL: no commit, no flush.
-    from tests.integration.stream_data import reference_fold
-
     await wait_for_table(first, reference_fold(stream.webhooks[:half]))
     first.kill()
     await produce_raw(kafka_settings, stream, start=half)
     second = start_worker("second")
     await wait_for_table(second, stream.expected)
+
+
+async def test_two_workers_split_the_work_answer_any_key_and_survive_one_dying(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory
+) -> None:
+    first_half = mixed_stream(messages_per_kind=3, seed=1)
+    second_half = mixed_stream(messages_per_kind=3, seed=2, prefix="later-")
+    await ensure_topics(kafka_settings)
+    a = start_worker("a")
+    await produce_raw(kafka_settings, first_half, stop=len(first_half.webhooks) // 2)
+    b = start_worker("b")
+    await produce_raw(kafka_settings, first_half, start=len(first_half.webhooks) // 2)
+    # Both workers answer every key: the one that does not own it proxies to the owner.
+    await wait_for_table(a, first_half.expected)
+    await wait_for_table(b, first_half.expected)
+    a.kill()
+    await produce_raw(kafka_settings, second_half)
+    await wait_for_table(b, {**first_half.expected, **second_half.expected})
