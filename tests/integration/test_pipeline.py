@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import collections
+import os
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from aiokafka import AIOKafkaProducer
 
+from devkit.kafka_local import free_port
 from schemas.codec import codec
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
@@ -180,3 +185,53 @@ async def test_two_workers_split_the_work_answer_any_key_and_survive_one_dying(
     a.kill()
     await produce_raw(kafka_settings, second_half)
     await wait_for_table(b, {**first_half.expected, **second_half.expected})
+
+
+async def test_replay_rebuilds_the_same_table_under_a_new_app_id(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory, unique_id: str, tmp_path: Path
+) -> None:
+    stream = mixed_stream(messages_per_kind=2, seed=3)
+    await ensure_topics(kafka_settings)
+    await produce_raw(kafka_settings, stream)
+    live = start_worker("live")
+    await wait_for_table(live, stream.expected)
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
+        "STATUSFLOW_DATA_DIR": str(tmp_path / "replay"),
+        **{f"STATUSFLOW_TOPIC_{k.upper()}": v for k, v in kafka_settings.topics.model_dump().items()},
+    }
+    log = tmp_path / "replay.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(  # noqa: ASYNC220 - a long-lived child, as an operator runs the CLI
+            [
+                sys.executable,
+                "-m",
+                "streams.replay",
+                "--app-id",
+                f"replay-{unique_id}",
+                "--follow",
+                "--web-port",
+                str(port),
+            ],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    replayed = WorkerProcess(proc=proc, url=f"http://127.0.0.1:{port}", log=log)
+    try:
+        await wait_for_table(replayed, stream.expected)
+        await wait_until(
+            lambda: _async_value("replayed" in log.read_text(errors="replace") or None),
+            within=60,
+            what="the replay to report that it caught up",
+        )
+        assert f"{kafka_settings.topics.changes}.replay-{unique_id}" in log.read_text(errors="replace")
+    finally:
+        replayed.stop()
+
+
+async def _async_value(value: bool | None) -> bool | None:
+    return value

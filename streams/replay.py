@@ -1,0 +1,120 @@
+"""`python -m streams.replay`: rebuild every derived topic and table from wa.webhooks.raw.
+
+Runs a worker under a new application id, with its derived topics renamed by a suffix, that
+reads the raw log from its first offset (e.g. after an adapter fix), and reports progress
+until it has caught up with the raw log's end offsets as they were when the replay started.
+The live pipeline keeps running untouched; switch consumers to the new topics when satisfied.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from schemas.topics import ensure_topics
+from streams.settings import WorkerSettings
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+async def end_offsets(settings: WorkerSettings) -> dict[TopicPartition, int]:
+    """The raw log's end offset per partition, now."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([settings.topics.raw])
+    finally:
+        await admin.close()
+    tps = [TopicPartition(settings.topics.raw, p["partition"]) for p in described["partitions"]]
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        return dict(await consumer.end_offsets(tps))
+    finally:
+        await consumer.stop()
+
+
+async def committed(settings: WorkerSettings, app_id: str) -> dict[TopicPartition, int]:
+    """What the replay's normalize stage has committed of the raw log."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(f"{app_id}-normalize")
+        return {tp: meta.offset for tp, meta in offsets.items() if tp.topic == settings.topics.raw}
+    finally:
+        await admin.close()
+
+
+def replay_settings(base: WorkerSettings, app_id: str, suffix: str) -> WorkerSettings:
+    """The same worker, with a new app id and every derived topic renamed; the raw log is shared."""
+    topics = {name: value + suffix for name, value in base.topics.model_dump().items() if name != "raw"}
+    return base.model_copy(update={"app_id": app_id, "topics": base.topics.model_copy(update=topics)})
+
+
+def replay_env(settings: WorkerSettings) -> dict[str, str]:
+    """Environment of a worker process running `settings`."""
+    env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": settings.bootstrap_servers, "STATUSFLOW_APP_ID": settings.app_id}
+    env.update({f"STATUSFLOW_TOPIC_{k.upper()}": v for k, v in settings.topics.model_dump().items()})
+    return env
+
+
+async def wait_caught_up(settings: WorkerSettings, app_id: str, proc: subprocess.Popen[bytes], timeout_s: float) -> int:
+    """Print progress until the replay has committed every raw offset that existed at start."""
+    target = await end_offsets(settings)
+    total = sum(target.values())
+    deadline = time.monotonic() + timeout_s
+    done = 0
+    while True:
+        if proc.poll() is not None:
+            msg = f"replay worker exited with {proc.returncode}"
+            raise SystemExit(msg)
+        done_by_tp = await committed(settings, app_id)
+        done = sum(min(done_by_tp.get(tp, 0), end) for tp, end in target.items())
+        sys.stdout.write(f"\rreplay {app_id}: {done}/{total} raw webhooks ({done / total:.0%})" if total else "\r")
+        sys.stdout.flush()
+        if done >= total:
+            sys.stdout.write("\n")
+            return done
+        if time.monotonic() > deadline:
+            msg = f"replay did not catch up within {timeout_s:.0f}s ({done}/{total})"
+            raise SystemExit(msg)
+        await asyncio.sleep(1.0)  # progress poll interval
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start the replay worker, report progress; keep it running with --follow."""
+    parser = argparse.ArgumentParser(prog="statusflow-replay", description=__doc__.splitlines()[0])
+    parser.add_argument("--app-id", required=True, help="new application id (consumer groups, changelogs)")
+    parser.add_argument("--suffix", default=None, help="appended to derived topic names (default .<app-id>)")
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for catching up")
+    parser.add_argument("--follow", action="store_true", help="keep the replay worker running afterwards")
+    parser.add_argument("--web-port", type=int, default=6067, help="the replay worker's web port (6067)")
+    args = parser.parse_args(argv)
+    settings = replay_settings(WorkerSettings(), args.app_id, args.suffix or f".{args.app_id}")
+    asyncio.run(ensure_topics(settings))
+    env = {**replay_env(settings), "STATUSFLOW_WEB_PORT": str(args.web_port)}
+    proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env)
+    try:
+        done = asyncio.run(wait_caught_up(settings, args.app_id, proc, args.timeout))
+        derived = ", ".join(v for k, v in settings.topics.model_dump().items() if k != "raw")
+        sys.stdout.write(f"replayed {done} webhooks into {derived}; worker on port {args.web_port}\n")
+        sys.stdout.flush()
+        if args.follow:
+            proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+            proc.wait(timeout=60)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
