@@ -4,20 +4,44 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from receiver.app import create_app
+from receiver.logs import configure_logging
 from receiver.settings import ReceiverSettings
+from schemas.channels import load_channels
+from schemas.errors import ConfigurationError
 from schemas.topics import ensure_topics
+
+log = logging.getLogger("receiver")
 
 
 def main() -> None:
-    """Create the topics if needed, then serve until SIGINT/SIGTERM (graceful shutdown)."""
+    """Load settings and channels, create the topics if the broker is up, serve until SIGINT/SIGTERM."""
     settings = ReceiverSettings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(ensure_topics(settings))
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, shutdown_timeout=10, print=None)
+    configure_logging(settings.log_level, settings.log_format)
+    # The one place the environment is handed over: secrets of channels may come from it.
+    try:
+        channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
+    except ConfigurationError as exc:
+        log.critical("bad configuration: %s", exc)
+        raise SystemExit(2) from exc
+    try:
+        asyncio.run(ensure_topics(settings))
+    except (KafkaError, OSError) as exc:
+        # The spool takes webhooks while the broker is away; the topics are created when it is back.
+        log.warning("topics not ensured, broker unreachable: %r", exc)
+    web.run_app(
+        create_app(settings, channels=channels),
+        host=settings.host,
+        port=settings.port,
+        reuse_port=settings.reuse_port,
+        shutdown_timeout=settings.shutdown_timeout_s,
+        print=None,
+    )
 
 
 if __name__ == "__main__":

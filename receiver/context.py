@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from receiver.durable import DurableLog
 from receiver.observability import ReceiverMetrics
-from receiver.publisher import Publisher
 from receiver.settings import ReceiverSettings
+from schemas.channels import ChannelsConfig
 
 SETTINGS = web.AppKey("settings", ReceiverSettings)
-PUBLISHER = web.AppKey("publisher", Publisher)
+CHANNELS = web.AppKey("channels", ChannelsConfig)
+DURABLE = web.AppKey("durable", DurableLog)
 METRICS = web.AppKey("metrics", ReceiverMetrics)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -1,102 +1,141 @@
-"""Webhook handlers: check, wrap in the raw envelope, publish, then acknowledge."""
+"""Webhook handlers: route, check, authenticate, wrap in the raw envelope, make durable, acknowledge."""
 
 from __future__ import annotations
 
 import hmac
 import logging
 import time
-from urllib.parse import parse_qs
+from urllib.parse import parse_qsl
 
 import orjson
 from aiohttp import web
 
-from receiver.auth import is_loopback, meta_signature_valid
-from receiver.context import PUBLISHER, REQUEST_ID, SETTINGS
+from receiver.auth import Presented, is_loopback, meta_signature_valid, secret_headers, verify
+from receiver.context import CHANNELS, DURABLE, REQUEST_ID, SETTINGS
 from receiver.errors import Rejected
-from receiver.providers import PROVIDERS, ProviderSpec
+from receiver.providers import FORM
+from receiver.routing import Route, resolve
+from schemas.channels import AuthConfig
 from schemas.envelope import RawWebhook
 
 log = logging.getLogger(__name__)
 
-# Headers worth keeping in the raw log; never authorization or signature secrets' inputs.
-KEPT_HEADERS = ("user-agent", "x-request-id", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host")
+# Headers worth keeping in the raw log; credentials are never among them (see _kept_headers).
+KEPT_HEADERS = frozenset(
+    {
+        "user-agent",
+        "x-request-id",
+        "x-forwarded-for",
+        "x-forwarded-proto",
+        "x-forwarded-host",
+        "x-twilio-idempotency-token",
+    }
+)
 
 
-def _provider(request: web.Request) -> ProviderSpec:
-    name = request.match_info["provider"]
-    spec = PROVIDERS.get(name)
-    if spec is None:
-        raise Rejected(404, f"unknown provider {name!r}", provider=name)
-    return spec
+def _route(request: web.Request) -> Route:
+    return resolve(request.match_info["provider"], request.match_info.get("channel"), request.app.get(CHANNELS))
 
 
-def _check_body(spec: ProviderSpec, content_type: str, body: bytes) -> None:
-    if content_type not in spec.content_types:
-        raise Rejected(415, f"{spec.name} webhooks must be {' or '.join(sorted(spec.content_types))}")
-    if content_type == "application/json":
+def public_url(request: web.Request, route: Route) -> str:
+    """The URL as the provider called it: the channel's public_url, else proxy headers, else the socket's."""
+    if route.channel is not None and route.channel.public_url:
+        return route.channel.public_url + request.raw_path
+    if request.app[SETTINGS].trust_forwarded_headers:
+        proto = request.headers.get("X-Forwarded-Proto", "").split(",")[0].strip()
+        host = request.headers.get("X-Forwarded-Host", "").split(",")[0].strip()
+        if proto or host:
+            return f"{proto or request.scheme}://{host or request.host}{request.raw_path}"
+    return f"{request.scheme}://{request.host}{request.raw_path}"
+
+
+def _check_content_type(route: Route, content_type: str) -> None:
+    if content_type not in route.spec.content_types:
+        allowed = " or ".join(sorted(route.spec.content_types))
+        raise Rejected(415, f"{route.spec.name} webhooks must be {allowed}")
+
+
+def _parse(content_type: str, body: bytes) -> list[tuple[str, str]]:
+    """400 for a malformed body; the form's parameters (signatures are computed over them)."""
+    if content_type not in FORM:
         try:
             orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise Rejected(400, f"malformed JSON: {exc}") from exc
-    else:
-        try:
-            parse_qs(body.decode("utf-8"), strict_parsing=bool(body), keep_blank_values=True)
-        except (UnicodeDecodeError, ValueError) as exc:
-            raise Rejected(400, f"malformed form body: {exc}") from exc
+        return []
+    try:
+        return parse_qsl(body.decode("utf-8"), strict_parsing=bool(body), keep_blank_values=True)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise Rejected(400, f"malformed form body: {exc}") from exc
 
 
-def _authenticate(request: web.Request, spec: ProviderSpec, body: bytes) -> None:
+def _authenticate(request: web.Request, route: Route, url: str, body: bytes, form: list[tuple[str, str]]) -> None:
+    if route.channel is not None:
+        presented = Presented(
+            url=url,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            body=body,
+            form=form,
+            now=time.time(),
+        )
+        if not verify(route.channel.auth, presented):
+            raise Rejected(401, f"missing or wrong credentials for channel {route.channel_name!r}")
+        return
     settings = request.app[SETTINGS]
-    if spec.name == "meta" and settings.meta_app_secret is not None:
+    if route.spec.name == "meta" and settings.meta_app_secret is not None:
         secret = settings.meta_app_secret.get_secret_value()
         if not meta_signature_valid(secret, body, request.headers.get("X-Hub-Signature-256")):
             raise Rejected(401, "missing or wrong X-Hub-Signature-256")
         return
     if settings.allow_unauthenticated_loopback and is_loopback(request.remote):
         return
-    raise Rejected(401, f"no credentials configured for {spec.name}; unauthenticated access is loopback-only")
+    raise Rejected(401, f"no credentials configured for {route.spec.name}; unauthenticated access is loopback-only")
+
+
+def _kept_headers(request: web.Request, route: Route) -> dict[str, str]:
+    secret = secret_headers(route.channel.auth if route.channel is not None else AuthConfig())
+    return {k.lower(): v for k, v in request.headers.items() if k.lower() in KEPT_HEADERS - secret}
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
-    """POST /webhooks/{provider}[/{channel}]: 200 only once the broker holds the envelope."""
-    spec = _provider(request)
-    body = await request.read()
+    """POST /webhooks/{provider}[/{channel}]: 200 only once the envelope is durable."""
+    route = _route(request)
     content_type = request.content_type
-    _check_body(spec, content_type, body)
-    _authenticate(request, spec, body)
+    _check_content_type(route, content_type)
+    body = await request.read()
+    form = _parse(content_type, body)
+    url = public_url(request, route)
+    _authenticate(request, route, url, body, form)
     settings = request.app[SETTINGS]
     request_id = request[REQUEST_ID]
     envelope = RawWebhook(
         request_id=request_id,
-        provider=spec.name,
-        channel=request.match_info.get("channel", "default"),
+        provider=route.spec.name,
+        channel=route.channel_name,
         received_at=int(time.time() * 1000),
         content_type=content_type,
-        url=str(request.url),
+        url=url,
         body=body,
-        headers={k.lower(): v for k, v in request.headers.items() if k.lower() in KEPT_HEADERS},
+        headers=_kept_headers(request, route),
         method=request.method,
         remote_addr=request.remote,
     )
-    await request.app[PUBLISHER].publish(settings.topics.raw, request_id.encode(), envelope.to_avro())
-    return web.json_response({"status": "accepted", "request_id": request_id})
+    durable = await request.app[DURABLE].put(settings.topics.raw, request_id.encode(), envelope.to_avro())
+    log.info("webhook %s accepted for %s/%s, durable in %s", request_id, route.spec.name, route.channel_name, durable)
+    return web.json_response({"status": "accepted", "request_id": request_id, "durable": durable})
 
 
 async def meta_handshake(request: web.Request) -> web.Response:
-    """GET /webhooks/meta: answer hub.challenge when hub.verify_token matches."""
-    if request.match_info["provider"] != "meta":
+    """GET /webhooks/meta[/{channel}]: answer hub.challenge when hub.verify_token matches."""
+    route = _route(request)
+    if route.spec.name != "meta":
         raise Rejected(405, "GET is only the Meta verification handshake")
-    token = request.app[SETTINGS].meta_verify_token
+    token = route.channel.auth.verify_token if route.channel is not None else request.app[SETTINGS].meta_verify_token
     query = request.query
     if query.get("hub.mode") != "subscribe" or "hub.challenge" not in query:
         raise Rejected(400, "expected hub.mode=subscribe with hub.challenge")
     if token is None:
-        raise Rejected(403, "no verify token configured (STATUSFLOW_META_VERIFY_TOKEN)")
-    if not hmac.compare_digest(query.get("hub.verify_token", ""), token.get_secret_value()):
+        raise Rejected(403, "no verify token configured for this channel")
+    if not hmac.compare_digest(query.get("hub.verify_token", "").encode(), token.get_secret_value().encode()):
         raise Rejected(403, "hub.verify_token does not match")
     return web.Response(text=query["hub.challenge"])
-
-
-async def healthz(request: web.Request) -> web.Response:
-    """Alive."""
-    return web.json_response({"status": "ok"})

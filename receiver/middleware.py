@@ -9,8 +9,9 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from receiver.context import METRICS, PUBLISHER, REQUEST_ID, SETTINGS
+from receiver.context import DURABLE, METRICS, REQUEST_ID, SETTINGS
 from receiver.errors import Rejected
+from receiver.logs import REQUEST_ID_VAR
 from receiver.publisher import PublishError
 from schemas.codec import codec
 
@@ -47,16 +48,23 @@ async def _audit_rejection(request: web.Request, status: int, reason: str) -> No
             "payload_excerpt": excerpt,
         }
     )
-    try:
-        await request.app[PUBLISHER].publish(settings.topics.audit, request_id.encode(), record)
-    except PublishError:
-        log.warning("audit of rejected request %s not published", request_id)
+    durable = request.app.get(DURABLE)
+    if durable is None or not await durable.publish_best_effort(settings.topics.audit, request_id.encode(), record):
+        log.warning("audit of rejected request %s not published: broker unavailable", request_id)
 
 
 @web.middleware
 async def errors_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Request id, error mapping, audit of refusals and request metrics."""
     request[REQUEST_ID] = uuid.uuid4().hex
+    token = REQUEST_ID_VAR.set(request[REQUEST_ID])
+    try:
+        return await _handle(request, handler)
+    finally:
+        REQUEST_ID_VAR.reset(token)
+
+
+async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
     started = time.perf_counter()
     provider = request.match_info.get("provider", "-")
     channel = request.match_info.get("channel", "default")
@@ -69,7 +77,7 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
             headers["Retry-After"] = str(exc.retry_after)
     except PublishError as exc:
         status, reason = 503, "the event log is unavailable; retry later"
-        headers["Retry-After"] = "5"
+        headers["Retry-After"] = str(request.app[SETTINGS].retry_after_s)
         log.warning("request %s not durable: %s", request[REQUEST_ID], exc)
     except web.HTTPException as exc:
         if exc.status < 400:
@@ -89,6 +97,8 @@ async def errors_middleware(request: web.Request, handler: Handler) -> web.Strea
 def _observe(request: web.Request, provider: str, channel: str, status: int, started: float) -> None:
     if not request.path.startswith("/webhooks/"):
         return
+    if status == 404:
+        provider = channel = "-"  # names from unknown paths would make label values unbounded
     metrics = request.app[METRICS]
     metrics.requests.labels(provider, channel, str(status)).inc()
     metrics.latency.labels(provider).observe(time.perf_counter() - started)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -14,24 +16,63 @@ class ReceiverMetrics:
     registry: CollectorRegistry
     requests: Counter
     latency: Histogram
+    publish_latency: Histogram
+    broker_up: Gauge
+    spooled: Counter
+    drained: Counter
+    spool_records: Gauge
+    spool_bytes: Gauge
+    spool_oldest_age: Gauge
+    spool_commit_seconds: Histogram
+    spool_commit_records: Histogram
 
     @classmethod
     def create(cls) -> ReceiverMetrics:
         """A fresh registry with every instrument registered."""
         registry = CollectorRegistry()
+        prefix = "statusflow_receiver"
         return cls(
             registry=registry,
             requests=Counter(
-                "statusflow_receiver_requests",
+                f"{prefix}_requests",
                 "Webhook requests by provider, channel and HTTP status.",
                 ["provider", "channel", "code"],
                 registry=registry,
             ),
             latency=Histogram(
-                "statusflow_receiver_request_seconds",
+                f"{prefix}_request_seconds",
                 "Time from request to response, publish included.",
                 ["provider"],
                 registry=registry,
-                buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+                buckets=LATENCY_BUCKETS,
+            ),
+            publish_latency=Histogram(
+                f"{prefix}_publish_seconds",
+                "Time to make one envelope durable, by where it became durable (kafka or spool).",
+                ["destination"],
+                registry=registry,
+                buckets=LATENCY_BUCKETS,
+            ),
+            broker_up=Gauge(f"{prefix}_broker_up", "1 while Kafka acknowledges, 0 while spooling.", registry=registry),
+            spooled=Counter(f"{prefix}_spooled", "Envelopes made durable in the spool.", registry=registry),
+            drained=Counter(f"{prefix}_drained", "Spooled records Kafka acknowledged.", registry=registry),
+            spool_records=Gauge(f"{prefix}_spool_records", "Records waiting in the spool.", registry=registry),
+            spool_bytes=Gauge(f"{prefix}_spool_bytes", "Bytes of spool files on disk.", registry=registry),
+            spool_oldest_age=Gauge(
+                f"{prefix}_spool_oldest_age_seconds",
+                "Age of the oldest record waiting in the spool.",
+                registry=registry,
+            ),
+            spool_commit_seconds=Histogram(
+                f"{prefix}_spool_commit_seconds",
+                "Write + fsync of one group commit.",
+                registry=registry,
+                buckets=LATENCY_BUCKETS,
+            ),
+            spool_commit_records=Histogram(
+                f"{prefix}_spool_commit_records",
+                "Records made durable by one fsync.",
+                registry=registry,
+                buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 512),
             ),
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Protocol
 
@@ -29,28 +30,63 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    """An idempotent acks=all producer; concurrent publishes share the producer's batches."""
+    """An idempotent acks=all producer; concurrent publishes share the producer's batches.
+
+    A broker that is down at start-up or goes away is not fatal: publishing raises PublishError
+    (the receiver spools), and `restart` opens a fresh producer once the broker is back, so no
+    idempotence sequence from the outage is carried over.
+    """
 
     def __init__(self, bootstrap_servers: str, timeout_s: float) -> None:
+        self._bootstrap_servers = bootstrap_servers
         self._timeout_s = timeout_s
-        self._producer = AIOKafkaProducer(
-            bootstrap_servers=bootstrap_servers,
+        self._producer: AIOKafkaProducer | None = None
+
+    def _new_producer(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self._bootstrap_servers,
             acks="all",
             enable_idempotence=True,
             linger_ms=2,
-            request_timeout_ms=int(timeout_s * 1000),
+            request_timeout_ms=int(self._timeout_s * 1000),
         )
 
+    @property
+    def connected(self) -> bool:
+        """True once a producer started (the broker answered)."""
+        return self._producer is not None
+
     async def start(self) -> None:
-        """Connect to the broker."""
-        await self._producer.start()
+        """Connect to the broker; PublishError if it cannot be reached within the deadline."""
+        producer = self._new_producer()
+        try:
+            await asyncio.wait_for(producer.start(), self._timeout_s)
+        except (KafkaError, TimeoutError, OSError) as exc:
+            with contextlib.suppress(KafkaError, TimeoutError, OSError):
+                await asyncio.wait_for(producer.stop(), self._timeout_s)
+            msg = f"broker {self._bootstrap_servers} unreachable: {exc!r}"
+            raise PublishError(msg) from exc
+        self._producer = producer
+
+    async def restart(self) -> None:
+        """Drop the current producer (if any) and connect a fresh one."""
+        await self.stop()
+        await self.start()
 
     async def stop(self) -> None:
-        """Flush what is pending and disconnect."""
-        await self._producer.stop()
+        """Flush what is pending (within the deadline) and disconnect."""
+        producer, self._producer = self._producer, None
+        if producer is None:
+            return
+        try:
+            await asyncio.wait_for(producer.stop(), self._timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("producer did not flush and stop cleanly: %r", exc)
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
         """Send and wait for the broker's acknowledgement, within the deadline."""
+        if self._producer is None:
+            raise PublishError("no connection to the broker")
         try:
             await asyncio.wait_for(self._producer.send_and_wait(topic, value=value, key=key), self._timeout_s)
         except (KafkaError, TimeoutError) as exc:

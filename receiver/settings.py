@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
@@ -15,12 +18,31 @@ class ReceiverSettings(KafkaSettings):
 
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=0, le=65535)
+    reuse_port: bool = Field(default=False, description="Let several receiver processes share one port.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger bodies get 413.")
-    publish_timeout_s: float = Field(default=10.0, gt=0, description="Broker ack deadline per webhook.")
-    meta_app_secret: SecretStr | None = Field(default=None, description="Turns on X-Hub-Signature-256 checks.")
-    meta_verify_token: SecretStr | None = Field(default=None, description="Answers Meta's hub.challenge.")
+    publish_timeout_s: float = Field(
+        default=10.0, gt=0, description="Broker ack deadline per webhook; past it the webhook goes to the spool."
+    )
+    channels_file: Path | None = Field(
+        default=None, description="TOML or YAML channels file; unset means development mode."
+    )
+    trust_forwarded_headers: bool = Field(
+        default=True, description="Rebuild the URL the provider called from X-Forwarded-Proto/Host."
+    )
+    meta_app_secret: SecretStr | None = Field(
+        default=None, description="Development mode: turns on X-Hub-Signature-256 checks."
+    )
+    meta_verify_token: SecretStr | None = Field(default=None, description="Development mode: answers hub.challenge.")
     allow_unauthenticated_loopback: bool = Field(
         default=True,
-        description="Local development: accept unsigned webhooks from loopback when no secret is set.",
+        description="Development mode: accept unsigned webhooks from loopback when no secret is set.",
     )
+    spool_enabled: bool = Field(default=True, description="Spool to local disk when Kafka does not acknowledge.")
+    spool_dir: Path = Field(default=Path(".local/receiver-spool"), description="Root of the spool slots.")
+    spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=4096, description="Spool bound; beyond it 503.")
+    spool_segment_bytes: int = Field(default=16 * 1024 * 1024, ge=4096, description="Size of one spool file.")
+    drain_batch: int = Field(default=500, ge=1, description="Spooled records sent to Kafka per round.")
+    retry_after_s: int = Field(default=5, ge=1, description="Retry-After of a 503.")
+    shutdown_timeout_s: float = Field(default=10.0, gt=0, description="Grace for in-flight requests on shutdown.")
     log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"

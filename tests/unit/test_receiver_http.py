@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +21,7 @@ from receiver.settings import ReceiverSettings
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from tests.factories import FIXTURES
+from tests.integration.helpers import wait_until
 
 BODY = (FIXTURES / "meta" / "status_sent.json").read_bytes()
 JSON = {"Content-Type": "application/json"}
@@ -45,12 +47,12 @@ ClientFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def make_client() -> AsyncIterator[ClientFactory]:
+async def make_client(tmp_path: Path) -> AsyncIterator[ClientFactory]:
     clients: list[TestClient[Any, Any]] = []
 
     async def factory(**overrides: Any) -> tuple[TestClient[Any, Any], RecordingPublisher]:
         publisher = RecordingPublisher()
-        settings = ReceiverSettings(**{"max_body_bytes": 4096, **overrides})
+        settings = ReceiverSettings(**{"max_body_bytes": 4096, "spool_dir": tmp_path / "spool", **overrides})
         client: TestClient[Any, Any] = TestClient(TestServer(create_app(settings, publisher)))
         await client.start_server()
         clients.append(client)
@@ -118,12 +120,56 @@ async def test_unsigned_webhooks_are_refused_when_development_mode_is_off(make_c
     assert response.status == 401
 
 
-async def test_broker_outage_is_503_with_retry_after_not_a_false_200(make_client: ClientFactory) -> None:
-    client, publisher = await make_client()
+async def test_broker_outage_without_a_spool_is_503_with_retry_after_not_a_false_200(
+    make_client: ClientFactory,
+) -> None:
+    client, publisher = await make_client(spool_enabled=False)
     publisher.fail = True
     response = await client.post("/webhooks/meta", data=BODY, headers=JSON)
     assert response.status == 503
-    assert response.headers["Retry-After"]
+    assert response.headers["Retry-After"] == "5"
+
+
+async def test_broker_outage_spools_then_drains_in_order_once_the_broker_is_back(make_client: ClientFactory) -> None:
+    client, publisher = await make_client()
+    publisher.fail = True
+    ids = []
+    for _ in range(3):
+        response = await client.post("/webhooks/meta", data=BODY, headers=JSON)
+        assert response.status == 200
+        accepted = await response.json()
+        assert accepted["durable"] == "spool"
+        ids.append(accepted["request_id"])
+    ready = await client.get("/readyz")
+    assert (ready.status, (await ready.json())["broker"]) == (200, "down")
+    metrics = await (await client.get("/metrics")).text()
+    assert "statusflow_receiver_spool_records 3.0" in metrics
+    publisher.fail = False
+
+    async def drained() -> bool | None:
+        return True if len(publisher.on("wa.webhooks.raw")) == 3 else None
+
+    await wait_until(drained, within=10, what="the spool drained into the publisher")
+    assert [key.decode() for key, _ in publisher.on("wa.webhooks.raw")] == ids
+    assert [RawWebhook.from_avro(v).body for _, v in publisher.on("wa.webhooks.raw")] == [BODY] * 3
+    after = await client.post("/webhooks/meta", data=BODY, headers=JSON)
+    assert (await after.json())["durable"] == "kafka"
+    metrics = await (await client.get("/metrics")).text()
+    assert "statusflow_receiver_spool_records 0.0" in metrics
+    assert "statusflow_receiver_broker_up 1.0" in metrics
+
+
+async def test_full_spool_is_503_with_retry_after(make_client: ClientFactory) -> None:
+    client, publisher = await make_client(spool_max_bytes=4096, retry_after_s=7)
+    publisher.fail = True
+    statuses = []
+    for _ in range(8):
+        response = await client.post("/webhooks/meta", data=BODY, headers=JSON)
+        statuses.append(response.status)
+    assert statuses[0] == 200
+    assert statuses[-1] == 503
+    assert statuses == sorted(statuses)  # once full, full until drained
+    assert response.headers["Retry-After"] == "7"
 
 
 async def test_meta_verification_handshake(make_client: ClientFactory) -> None:

@@ -1,0 +1,118 @@
+"""The receiver's OpenAPI 3.1 document, kept true by tests/unit/test_openapi.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from schemas.channels import PROVIDERS
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR}}}
+
+
+def _webhook_post(with_channel: bool) -> dict[str, Any]:
+    return {
+        "summary": "Receive one webhook; 200 only once it is durable (Kafka acks=all, or the local spool).",
+        "operationId": "receiveWebhookOnChannel" if with_channel else "receiveWebhook",
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {}},
+                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+            },
+        },
+        "responses": {
+            "200": {
+                "description": "Accepted and durable.",
+                "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Accepted"}}},
+            },
+            "400": _error("Malformed JSON or form body."),
+            "401": _error("Missing or wrong credentials."),
+            "404": _error("Unknown provider or channel."),
+            "405": _error("Wrong method."),
+            "413": _error("Body over the size limit."),
+            "415": _error("Wrong content type for this provider."),
+            "503": _error("Neither Kafka nor the spool can take it; retry after Retry-After seconds."),
+        },
+    }
+
+
+def _handshake(with_channel: bool) -> dict[str, Any]:
+    query = [
+        {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
+        for name in ("hub.mode", "hub.challenge", "hub.verify_token")
+    ]
+    return {
+        "summary": "Meta's verification handshake: echoes hub.challenge when hub.verify_token matches.",
+        "operationId": "metaHandshakeOnChannel" if with_channel else "metaHandshake",
+        "parameters": query,
+        "responses": {
+            "200": {"description": "The challenge.", "content": {"text/plain": {"schema": {"type": "string"}}}},
+            "400": _error("Not a subscribe handshake."),
+            "403": _error("Verify token missing or wrong."),
+            "404": _error("Unknown provider or channel."),
+            "405": _error("Only Meta has a handshake."),
+        },
+    }
+
+
+def _simple(summary: str, content_type: str, codes: tuple[str, ...] = ("200",)) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "operationId": summary.split(":", maxsplit=1)[0].replace(" ", "_").lower(),
+            "responses": {code: {"description": summary, "content": {content_type: {"schema": {}}}} for code in codes},
+        }
+    }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document of every route."""
+    provider = {
+        "name": "provider",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "enum": list(PROVIDERS)},
+    }
+    channel = {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "statusflow receiver", "version": "1"},
+        "paths": {
+            "/webhooks/{provider}": {
+                "parameters": [provider],
+                "post": _webhook_post(with_channel=False),
+                "get": _handshake(with_channel=False),
+            },
+            "/webhooks/{provider}/{channel}": {
+                "parameters": [provider, channel],
+                "post": _webhook_post(with_channel=True),
+                "get": _handshake(with_channel=True),
+            },
+            "/healthz": _simple("healthz: alive", "application/json"),
+            "/readyz": _simple("readyz: broker reachable or spool usable", "application/json", ("200", "503")),
+            "/metrics": _simple("metrics: Prometheus text format", "text/plain"),
+            "/openapi.json": _simple("openapi: this document", "application/json"),
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error", "request_id"],
+                    "properties": {"error": {"type": "string"}, "request_id": {"type": "string"}},
+                },
+                "Accepted": {
+                    "type": "object",
+                    "required": ["status", "request_id", "durable"],
+                    "properties": {
+                        "status": {"const": "accepted"},
+                        "request_id": {"type": "string"},
+                        "durable": {"enum": ["kafka", "spool"]},
+                    },
+                },
+            }
+        },
+    }
