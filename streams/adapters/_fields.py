@@ -24,6 +24,24 @@ def load_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
+def load_json(body: bytes) -> object:
+    """The body as any JSON value (object or list: some providers batch as a bare array)."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        msg = f"body is not valid JSON: {exc}"
+        raise UnparseableWebhook(msg) from exc
+
+
+def as_text(value: object) -> str | None:
+    """A JSON scalar as text (numbers too), None for anything else or an empty string."""
+    if isinstance(value, str):
+        return value or None
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def require_str(obj: dict[str, Any], key: str, where: str) -> str:
     """A non-empty string field (numbers are accepted and turned into text)."""
     value = obj.get(key)

@@ -1,0 +1,176 @@
+"""Aivo Engage status webhooks → canonical events."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.adapters.aivo import AivoAdapter
+from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.registry import adapter_for
+from streams.domain.status import FailureReason, Status
+from tests.factories import FIXTURES, raw_webhook
+
+ADAPTER = AivoAdapter()
+RECEIVED_AT = 1_750_030_100_000
+WAMID = "wamid.HBgMNTQxMTEyMzQxMjM0FQIAERgSQzg1QTk2RTMyMkQwMDhBQkE1AA=="
+CAMPAIGN_ID = "074116ff-76f3-47b7-8be2-92f465718a3e"
+
+
+def parse(name: str) -> ParseResult:
+    return ADAPTER.parse(raw_webhook("aivo", (FIXTURES / "aivo" / name).read_bytes()))
+
+
+def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> dict[str, Any]:
+    """Every canonical field of an Aivo event."""
+    fields: dict[str, Any] = {
+        "provider": "aivo",
+        "channel": "default",
+        "message_id": WAMID,
+        "message_key": f"aivo:{WAMID}",
+        "status": status,
+        "provider_status": word,
+        "occurred_at": occurred_at,
+        "received_at": RECEIVED_AT,
+        "time_from_receipt": False,
+        "request_id": "req-1",
+        "recipient": "541*******34",
+        "campaign": CAMPAIGN_ID,
+        "failure_reason": None,
+        "error_code": None,
+        "error_title": None,
+        "conversation_id": None,
+        "pricing_category": None,
+        "correlation_id": None,
+    }
+    fields.update(overrides)
+    return fields
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "status_sent.json": expected(Status.SENT, "sent", 1_750_030_010_000),
+    "status_delivered.json": expected(Status.DELIVERED, "delivered", 1_750_030_020_000),
+    "status_read.json": expected(Status.READ, "read", 1_750_030_030_000),
+    "status_error.json": expected(
+        Status.FAILED,
+        "error",
+        1_750_030_040_000,
+        failure_reason=FailureReason.NOT_FOUND,
+        error_code="131026",
+        error_title="Message undeliverable",
+    ),
+    "status_error_flat_fields.json": expected(
+        Status.FAILED,
+        "error",
+        1_750_030_041_000,
+        failure_reason=FailureReason.EXPIRED,
+        error_code="131049",
+        error_title="This message was not delivered to maintain healthy ecosystem engagement.",
+    ),
+    "status_error_no_details.json": expected(
+        Status.FAILED, "error", 1_750_030_042_000, failure_reason=FailureReason.ERROR
+    ),
+    "status_uppercase_numeric_ts.json": expected(Status.DELIVERED, "DELIVERED", 1_750_030_020_000),
+    "campaign_name_only.json": expected(Status.SENT, "sent", 1_750_030_010_000, campaign="Hot Sale"),
+    "no_campaign_no_recipient.json": expected(Status.READ, "read", 1_750_030_030_000, campaign=None, recipient=None),
+    "missing_timestamp.json": expected(Status.SENT, "sent", RECEIVED_AT, time_from_receipt=True),
+    "missing_event_name.json": expected(Status.DELIVERED, "delivered", 1_750_030_020_000),
+}
+
+
+@pytest.mark.parametrize(("name", "fields"), CASES.items(), ids=list(CASES))
+def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
+    result = parse(name)
+    (event,) = result.events
+    assert dataclasses.asdict(event) | {"message_key": event.message_key} == fields
+    assert result.ignored == 0
+
+
+def test_a_list_of_events_in_one_post() -> None:
+    result = parse("batch_list.json")
+    assert [(e.message_id, e.status, e.occurred_at) for e in result.events] == [
+        (WAMID, Status.SENT, 1_750_030_010_000),
+        ("wamid.SECOND", Status.DELIVERED, 1_750_030_020_000),
+    ]
+    assert result.ignored == 1
+    assert result.ignored_reasons == ("event 'msg_received' (not a message status)",)
+
+
+def test_other_event_names_are_ignored_not_errors() -> None:
+    result = parse("other_event.json")
+    assert result.events == ()
+    assert result.ignored_reasons == ("event 'conversation_closed' (not a message status)",)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("unknown_status.json", r"body\.message_status 'bounced' is not a known Aivo status"),
+        ("missing_message_id.json", r"body\.message_id is missing"),
+        ("campaign_not_object.json", r"body\.campaign must be an object"),
+        ("bad_timestamp.json", r"body\.event_timestamp is not a recognised time"),
+        ("empty_list.json", r"non-empty list"),
+        ("list_of_strings.json", r"body\[0\] must be an object"),
+    ],
+)
+def test_unparseable_events_say_why(name: str, reason: str) -> None:
+    with pytest.raises(UnparseableWebhook, match=reason):
+        parse(name)
+
+
+@pytest.mark.parametrize("body", [b"not json", b"3", b'"sent"', b"{}", b'{"message_status": "sent"}'])
+def test_garbage_is_unparseable(body: bytes) -> None:
+    with pytest.raises(UnparseableWebhook):
+        ADAPTER.parse(raw_webhook("aivo", body))
+
+
+def test_event_id_is_deterministic() -> None:
+    assert parse("status_sent.json").events[0].event_id == parse("status_sent.json").events[0].event_id
+    assert parse("status_sent.json").events[0].event_id != parse("status_read.json").events[0].event_id
+
+
+def test_registered() -> None:
+    assert isinstance(adapter_for("aivo"), AivoAdapter)
+
+
+_KEYS = [
+    "message_id",
+    "message_status",
+    "event_name",
+    "msg_status",
+    "event_timestamp",
+    "campaign",
+    "recipient",
+    "id",
+    "name",
+    "error",
+    "code",
+    "title",
+    "sent",
+    "error",
+]
+_SCALARS = (
+    st.none() | st.booleans() | st.integers(-5, 2_000_000_000_000) | st.floats(allow_nan=True) | st.text(max_size=8)
+)
+
+
+def _json(keys: list[str]) -> st.SearchStrategy[object]:
+    words = st.sampled_from(keys) | st.text(max_size=4)
+    return st.recursive(
+        _SCALARS | st.sampled_from(keys),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
+        max_leaves=25,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=_json(_KEYS))
+def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
+    with contextlib.suppress(UnparseableWebhook):
+        ADAPTER.parse(raw_webhook("aivo", orjson.dumps(doc)))

@@ -1,0 +1,224 @@
+"""Weni-forwarded bodies (Cloud API, On-Premise, courier codes) → canonical events."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.registry import adapter_for
+from streams.adapters.weni import WeniAdapter
+from streams.domain.status import FailureReason, Status
+from tests.factories import FIXTURES, raw_webhook
+
+ADAPTER = WeniAdapter()
+RECEIVED_AT = 1_750_030_100_000
+CLOUD_ID = "wamid.HBgNNTU4Mjk5OTk5OTk5ORUCABEYEjE0QkQ5QjU0RjlGQ0MzQzlBMgA="
+ONPREM_ID = "gBGGVYKZmZmZAgk1mXdh2Qh2Zo8"
+MASKED = "558********99"
+
+
+def parse(name: str) -> ParseResult:
+    return ADAPTER.parse(raw_webhook("weni", (FIXTURES / "weni" / name).read_bytes()))
+
+
+def expected(
+    status: Status, word: str, occurred_at: int, message_id: str = ONPREM_ID, **overrides: Any
+) -> dict[str, Any]:
+    """Every canonical field of a Weni event."""
+    fields: dict[str, Any] = {
+        "provider": "weni",
+        "channel": "default",
+        "message_id": message_id,
+        "message_key": f"weni:{message_id}",
+        "status": status,
+        "provider_status": word,
+        "occurred_at": occurred_at,
+        "received_at": RECEIVED_AT,
+        "time_from_receipt": False,
+        "request_id": "req-1",
+        "recipient": MASKED,
+        "campaign": None,
+        "failure_reason": None,
+        "error_code": None,
+        "error_title": None,
+        "conversation_id": None,
+        "pricing_category": None,
+        "correlation_id": None,
+    }
+    fields.update(overrides)
+    return fields
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "cloud_read.json": expected(Status.READ, "read", 1_750_030_030_000, CLOUD_ID),
+    "cloud_sent_with_campaign.json": expected(
+        Status.SENT,
+        "sent",
+        1_750_030_010_000,
+        CLOUD_ID,
+        campaign="weni-broadcast-12",
+        conversation_id="conv-1",
+        pricing_category="utility",
+    ),
+    "onpremise_sent.json": expected(Status.SENT, "sent", 1_750_030_010_000),
+    "onpremise_delivered.json": expected(Status.DELIVERED, "delivered", 1_750_030_020_000),
+    "onpremise_read.json": expected(Status.READ, "read", 1_750_030_030_000),
+    "onpremise_failed_window_closed.json": expected(
+        Status.FAILED,
+        "failed",
+        1_750_030_040_000,
+        failure_reason=FailureReason.EXPIRED,
+        error_code="470",
+        error_title=(
+            "Message failed to send because more than 24 hours have passed "
+            "since the customer last replied to this number"
+        ),
+    ),
+    "onpremise_failed_not_on_whatsapp.json": expected(
+        Status.FAILED,
+        "failed",
+        1_750_030_041_000,
+        failure_reason=FailureReason.NOT_FOUND,
+        error_code="1013",
+        error_title="User is not valid",
+    ),
+    "onpremise_warning.json": expected(
+        Status.WARNING, "warning", 1_750_030_050_000, error_code="1025", error_title="Item in catalog is not available"
+    ),
+    "onpremise_deleted.json": expected(Status.DELETED, "deleted", 1_750_030_060_000),
+    "onpremise_missing_timestamp.json": expected(Status.DELIVERED, "delivered", RECEIVED_AT, time_from_receipt=True),
+    "courier_flat_delivered_iso.json": expected(
+        Status.DELIVERED, "D", 1_750_029_620_000, "b9a3c1d2-5e6f-4a7b-8c9d-0e1f2a3b4c5d"
+    ),
+    "courier_flat_failed_external_id.json": expected(
+        Status.FAILED,
+        "F",
+        1_750_029_640_250,
+        "wamid.FLATFAIL",
+        failure_reason=FailureReason.NOT_FOUND,
+        error_code="131026",
+        error_title="Message undeliverable",
+    ),
+    "courier_flat_errored_no_time.json": expected(
+        Status.RETRYING,
+        "E",
+        RECEIVED_AT,
+        "3f2e1d0c-9b8a-4765-8432-10fedcba9876",
+        time_from_receipt=True,
+        recipient=None,
+    ),
+}
+
+
+@pytest.mark.parametrize(("name", "fields"), CASES.items(), ids=list(CASES))
+def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
+    result = parse(name)
+    (event,) = result.events
+    assert dataclasses.asdict(event) | {"message_key": event.message_key} == fields
+    assert result.ignored == 0
+
+
+def test_every_courier_code() -> None:
+    events = parse("onpremise_courier_codes.json").events
+    assert [(e.message_id, e.provider_status, e.status, e.occurred_at) for e in events] == [
+        ("courier-P", "P", Status.QUEUED, 1_750_030_000_000),
+        ("courier-Q", "Q", Status.QUEUED, 1_750_030_001_000),
+        ("courier-W", "W", Status.SENT, 1_750_030_002_000),
+        ("courier-S", "S", Status.SENT, 1_750_030_003_000),
+        ("courier-D", "D", Status.DELIVERED, 1_750_030_004_000),
+        ("courier-V", "V", Status.READ, 1_750_030_005_000),
+        ("courier-R", "R", Status.READ, 1_750_030_006_000),
+        ("courier-E", "E", Status.RETRYING, 1_750_030_007_000),
+        ("courier-F", "F", Status.FAILED, 1_750_030_008_000),
+    ]
+    assert [e.failure_reason for e in events if e.status is Status.FAILED] == [FailureReason.ERROR]
+    assert Status.RETRYING.is_side_event
+
+
+def test_cloud_batch_with_inbound() -> None:
+    result = parse("cloud_batch_with_inbound.json")
+    assert [(e.message_id, e.status) for e in result.events] == [
+        ("wamid.W1", Status.SENT),
+        ("wamid.W2", Status.DELIVERED),
+    ]
+    assert result.ignored_reasons == ("inbound message",)
+
+
+def test_on_premise_inbound_only_is_ignored() -> None:
+    result = parse("onpremise_inbound_only.json")
+    assert result.events == ()
+    assert result.ignored == 1
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("unknown_status.json", r"statuses\[0\]\.status 'X' is not a known Weni status"),
+        ("flat_without_id.json", r"no id, message_id or external_id"),
+        ("no_known_shape.json", r"no entry\[\], statuses\[\] or status"),
+    ],
+)
+def test_unparseable_bodies_say_why(name: str, reason: str) -> None:
+    with pytest.raises(UnparseableWebhook, match=reason):
+        parse(name)
+
+
+@pytest.mark.parametrize(
+    "body", [b"not json", b"[]", b'{"statuses": "x"}', b'{"statuses": [{"id": "a"}]}', b'{"entry": [{"changes": [3]}]}']
+)
+def test_garbage_is_unparseable(body: bytes) -> None:
+    with pytest.raises(UnparseableWebhook):
+        ADAPTER.parse(raw_webhook("weni", body))
+
+
+def test_registered() -> None:
+    assert isinstance(adapter_for("weni"), WeniAdapter)
+
+
+_KEYS = [
+    "entry",
+    "changes",
+    "value",
+    "statuses",
+    "messages",
+    "id",
+    "message_id",
+    "external_id",
+    "status",
+    "timestamp",
+    "created_on",
+    "recipient_id",
+    "urn",
+    "errors",
+    "error",
+    "code",
+    "D",
+    "E",
+    "read",
+]
+_SCALARS = (
+    st.none() | st.booleans() | st.integers(-5, 2_000_000_000_000) | st.floats(allow_nan=True) | st.text(max_size=8)
+)
+
+
+def _json(keys: list[str]) -> st.SearchStrategy[object]:
+    words = st.sampled_from(keys) | st.text(max_size=4)
+    return st.recursive(
+        _SCALARS | st.sampled_from(keys),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
+        max_leaves=25,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=_json(_KEYS))
+def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
+    with contextlib.suppress(UnparseableWebhook):
+        ADAPTER.parse(raw_webhook("weni", orjson.dumps(doc)))

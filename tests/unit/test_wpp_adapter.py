@@ -1,0 +1,201 @@
+"""WPP Marketing: the generic adapter with the WPP preset, and operator overrides."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import tomllib
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from schemas.errors import ConfigurationError
+from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook
+from streams.adapters.generic import GenericAdapter, StatusRule
+from streams.adapters.registry import adapter_for
+from streams.adapters.wpp import WPP_PRESET, load_generic_config, load_wpp_config
+from streams.domain.status import FailureReason, Status
+from tests.factories import FIXTURES, raw_webhook
+
+ADAPTER = GenericAdapter("wpp", WPP_PRESET)
+RECEIVED_AT = 1_750_030_100_000
+
+
+def parse(name: str, adapter: GenericAdapter = ADAPTER) -> ParseResult:
+    return adapter.parse(raw_webhook("wpp", (FIXTURES / "wpp" / name).read_bytes()))
+
+
+def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> dict[str, Any]:
+    """Every canonical field of a WPP event."""
+    fields: dict[str, Any] = {
+        "provider": "wpp",
+        "channel": "default",
+        "message_id": "wpp-7f3a",
+        "message_key": "wpp:wpp-7f3a",
+        "status": status,
+        "provider_status": word,
+        "occurred_at": occurred_at,
+        "received_at": RECEIVED_AT,
+        "time_from_receipt": False,
+        "request_id": "req-1",
+        "recipient": "551********21",
+        "campaign": "c-77",
+        "failure_reason": None,
+        "error_code": None,
+        "error_title": None,
+        "conversation_id": None,
+        "pricing_category": None,
+        "correlation_id": None,
+    }
+    fields.update(overrides)
+    return fields
+
+
+CASES: dict[str, dict[str, Any]] = {
+    "queue.json": expected(Status.QUEUED, "queue", 1_750_030_000_000),
+    "creation.json": expected(Status.CREATED, "creation", 1_750_030_001_000),
+    "delivery.json": expected(Status.DELIVERED, "delivery", 1_750_030_020_000),
+    "read.json": expected(Status.READ, "read", 1_750_030_030_000),
+    "error.json": expected(
+        Status.FAILED,
+        "error",
+        1_750_030_040_000,
+        failure_reason=FailureReason.ERROR,
+        error_title="Falha ao enviar a mensagem",
+    ),
+    "number_not_found.json": expected(
+        Status.FAILED, "number not found", 1_750_030_041_000, failure_reason=FailureReason.NOT_FOUND
+    ),
+    "expiration.json": expected(Status.FAILED, "expiration", 1_750_030_042_000, failure_reason=FailureReason.EXPIRED),
+    "portuguese_entrega_iso.json": expected(Status.DELIVERED, "Entrega", 1_750_029_620_000),
+}
+
+
+@pytest.mark.parametrize(("name", "fields"), CASES.items(), ids=list(CASES))
+def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
+    result = parse(name)
+    (event,) = result.events
+    assert dataclasses.asdict(event) | {"message_key": event.message_key} == fields
+    assert result.channel_events == ()
+
+
+@pytest.mark.parametrize(
+    ("name", "detail", "occurred_at"),
+    [
+        ("logout_event.json", "logout", 1_750_030_099_000),
+        ("connection_closed_status.json", "connection closed", 1_750_030_098_000),
+    ],
+)
+def test_logout_is_a_channel_event_not_a_message_status(name: str, detail: str, occurred_at: int) -> None:
+    result = parse(name)
+    assert result.events == ()
+    assert result.channel_events == (ChannelEvent("wpp", "default", "logout", occurred_at, detail=detail),)
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("unknown_status.json", r"status 'teleported' is not a known wpp status"),
+        ("missing_id.json", r"body has no message id at 'id', 'message_id', 'messageId'"),
+        ("custom_fields.json", r"body has no status at 'status', 'event', 'data\.status', 'data\.event'"),
+    ],
+)
+def test_unparseable_bodies_say_why(name: str, reason: str) -> None:
+    with pytest.raises(UnparseableWebhook, match=reason):
+        parse(name)
+
+
+OPERATOR_TOML = """
+message_id = "data.messageId"
+status = "data.situacao"
+timestamp = "data.quando"
+recipient = "data.numero"
+
+[statuses]
+ENTREGUE = "delivered"
+"""
+
+
+def test_an_operator_adapts_the_preset_without_code() -> None:
+    config = load_wpp_config(tomllib.loads(OPERATOR_TOML))
+    (event,) = parse("custom_fields.json", GenericAdapter("wpp", config)).events
+    assert dataclasses.asdict(event) | {"message_key": event.message_key} == expected(
+        Status.DELIVERED,
+        "ENTREGUE",
+        1_750_030_020_000,
+        message_id="wpp-custom-1",
+        message_key="wpp:wpp-custom-1",
+        campaign=None,
+    )
+    # The preset's words survive the override.
+    assert config.statuses["number not found"] == StatusRule(Status.FAILED, FailureReason.NOT_FOUND)
+    assert config.channel_events["connection closed"] == "logout"
+
+
+def test_load_generic_config_over_the_preset_is_the_same_as_load_wpp_config() -> None:
+    mapping = tomllib.loads(OPERATOR_TOML)
+    assert load_generic_config(mapping, base=WPP_PRESET) == load_wpp_config(mapping)
+
+
+def test_operator_mistakes_are_configuration_errors() -> None:
+    with pytest.raises(ConfigurationError, match=r"statuses\['entregue'\]: 'entregue' is not a canonical status"):
+        load_wpp_config({"statuses": {"entregue": "entregue"}})
+
+
+def test_preset_covers_every_documented_wpp_status() -> None:
+    documented = {
+        "queue": StatusRule(Status.QUEUED),
+        "creation": StatusRule(Status.CREATED),
+        "delivery": StatusRule(Status.DELIVERED),
+        "read": StatusRule(Status.READ),
+        "error": StatusRule(Status.FAILED, FailureReason.ERROR),
+        "number not found": StatusRule(Status.FAILED, FailureReason.NOT_FOUND),
+        "expiration": StatusRule(Status.FAILED, FailureReason.EXPIRED),
+    }
+    assert {word: WPP_PRESET.statuses[word] for word in documented} == documented
+    assert WPP_PRESET.channel_events["logout"] == WPP_PRESET.channel_events["connection closed"] == "logout"
+
+
+def test_registered_with_the_preset() -> None:
+    adapter = adapter_for("wpp")
+    assert isinstance(adapter, GenericAdapter)
+    assert adapter.config is WPP_PRESET
+    assert adapter.name == "wpp"
+
+
+_KEYS = [
+    "id",
+    "status",
+    "event",
+    "data",
+    "phone",
+    "timestamp",
+    "date",
+    "queue",
+    "logout",
+    "error",
+    "connection closed",
+    "campaign_id",
+]
+_SCALARS = (
+    st.none() | st.booleans() | st.integers(-5, 2_000_000_000_000) | st.floats(allow_nan=True) | st.text(max_size=8)
+)
+
+
+def _json(keys: list[str]) -> st.SearchStrategy[object]:
+    words = st.sampled_from(keys) | st.text(max_size=4)
+    return st.recursive(
+        _SCALARS | st.sampled_from(keys),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
+        max_leaves=25,
+    )
+
+
+@settings(max_examples=400, deadline=None)
+@given(doc=_json(_KEYS))
+def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
+    with contextlib.suppress(UnparseableWebhook):
+        ADAPTER.parse(raw_webhook("wpp", orjson.dumps(doc)))
