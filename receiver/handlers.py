@@ -102,7 +102,10 @@ async def receive_webhook(request: web.Request) -> web.Response:
     route = _route(request)
     content_type = request.content_type
     _check_content_type(route, content_type)
-    body = await request.read()
+    limit = request.app[SETTINGS].max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise Rejected(413, f"body of {request.content_length} bytes is over the {limit} byte limit")
+    body = await request.read()  # a body without Content-Length is cut off at the limit (413) too
     form = _parse(content_type, body)
     url = public_url(request, route)
     _authenticate(request, route, url, body, form)

@@ -6,15 +6,18 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from aiohttp import web
+from aiokafka.errors import KafkaError
 
 from receiver.context import DURABLE, METRICS, SETTINGS
 from receiver.durable import DurableLog
 from receiver.observability import ReceiverMetrics
 from receiver.publisher import KafkaPublisher, Publisher, PublishError
+from receiver.settings import ReceiverSettings
 from receiver.spool import Spool
+from schemas.topics import ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -35,11 +38,32 @@ def _watch_spool(spool: Spool, metrics: ReceiverMetrics) -> None:
     spool.on_commit = committed
 
 
+def _reconnect(kafka: KafkaPublisher, settings: ReceiverSettings) -> Callable[[], Awaitable[None]]:
+    async def reconnect() -> None:
+        await kafka.restart()
+        try:
+            # The broker may be back without our topics (a new cluster, or it was down at start-up).
+            await ensure_topics(settings)
+        except (KafkaError, OSError) as exc:
+            msg = f"topics not ensured: {exc!r}"
+            raise PublishError(msg) from exc
+
+    return reconnect
+
+
 def durability(injected: Publisher | None) -> CleanupContext:
     """The cleanup context that owns the producer (unless one is injected), the spool and the drainer."""
 
     async def context(app: web.Application) -> AsyncIterator[None]:
         settings, metrics = app[SETTINGS], app[METRICS]
+        spool = None
+        if settings.spool_enabled:
+            # Opened first: a spool that cannot be opened stops the start before any connection is made.
+            spool = await Spool.open(
+                settings.spool_dir, max_bytes=settings.spool_max_bytes, segment_bytes=settings.spool_segment_bytes
+            )
+            _watch_spool(spool, metrics)
+            log.info("spool at %s (%s records waiting)", spool.directory, spool.pending_records)
         kafka: KafkaPublisher | None = None
         publisher: Publisher
         if injected is None:
@@ -51,20 +75,13 @@ def durability(injected: Publisher | None) -> CleanupContext:
                 log.warning("starting without the broker, webhooks go to the spool: %s", exc)
         else:
             publisher = injected
-        spool = None
-        if settings.spool_enabled:
-            spool = await Spool.open(
-                settings.spool_dir, max_bytes=settings.spool_max_bytes, segment_bytes=settings.spool_segment_bytes
-            )
-            _watch_spool(spool, metrics)
-            log.info("spool at %s (%s records waiting)", spool.directory, spool.pending_records)
         durable = DurableLog(
             publisher,
             spool,
             metrics,
             retry_after_s=settings.retry_after_s,
             drain_batch=settings.drain_batch,
-            reconnect=kafka.restart if kafka is not None else None,
+            reconnect=_reconnect(kafka, settings) if kafka is not None else None,
             broker_up=kafka.connected if kafka is not None else True,
         )
         app[DURABLE] = durable

@@ -62,8 +62,7 @@ class KafkaPublisher:
         try:
             await asyncio.wait_for(producer.start(), self._timeout_s)
         except (KafkaError, TimeoutError, OSError) as exc:
-            with contextlib.suppress(KafkaError, TimeoutError, OSError):
-                await asyncio.wait_for(producer.stop(), self._timeout_s)
+            await self._close(producer)
             msg = f"broker {self._bootstrap_servers} unreachable: {exc!r}"
             raise PublishError(msg) from exc
         self._producer = producer
@@ -76,12 +75,18 @@ class KafkaPublisher:
     async def stop(self) -> None:
         """Flush what is pending (within the deadline) and disconnect."""
         producer, self._producer = self._producer, None
-        if producer is None:
-            return
+        if producer is not None:
+            await self._close(producer)
+
+    async def _close(self, producer: AIOKafkaProducer) -> None:
         try:
             await asyncio.wait_for(producer.stop(), self._timeout_s)
-        except (KafkaError, TimeoutError) as exc:
+        except (KafkaError, TimeoutError, OSError) as exc:
+            # A dead broker cannot take the flush: drop the connections rather than leak them.
+            # What was not acknowledged was not answered 2xx from Kafka; it is in the spool.
             log.warning("producer did not flush and stop cleanly: %r", exc)
+            with contextlib.suppress(KafkaError, OSError):
+                await producer.client.close()
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
         """Send and wait for the broker's acknowledgement, within the deadline."""

@@ -4,7 +4,9 @@
     ├── SchemaError (schemas.codec)          not retriable: the bytes are not what the contract says
     ├── ConfigurationError (schemas.errors)  not retriable: fix the settings and restart
     ├── UnparseableWebhook (streams.adapters.base)   not retriable: dead-letter with the reason
-    └── PublishError (receiver.publisher)    retriable: the broker did not acknowledge in time
+    ├── PublishError (receiver.publisher)    retriable: the broker did not acknowledge in time
+    ├── SpoolError (receiver.spool)          retriable: SpoolFull, SpoolUnavailable → 503 + Retry-After
+    └── Rejected (receiver.errors)           an HTTP refusal with its status (4xx, 503)
 
 `retriable` decides between retrying and dead-lettering or failing fast.
 """
