@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 
 from faust.worker import Worker
 
+from schemas.channels import load_channels
+from schemas.errors import ConfigurationError
 from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
@@ -16,8 +19,13 @@ def main() -> None:
     """Create the topics if needed, then run the worker until SIGINT/SIGTERM."""
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
+    except ConfigurationError as exc:
+        logging.getLogger(__name__).critical("bad configuration: %s", exc)
+        raise SystemExit(2) from exc
     asyncio.run(ensure_topics(settings))
-    app = create_app(settings)
+    app = create_app(settings, channels)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
 

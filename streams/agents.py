@@ -12,17 +12,20 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 import mode
 from faust.types import EventT, StreamT
 
 from schemas.codec import SchemaError, codec
-from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track
+from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, stuck_signals
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
+from streams.domain.events import StatusEvent
+from streams.domain.stuck import StuckIndex
 from streams.normalize_loop import NormalizeLoop
 from streams.outputs import Source, dead_letter_record
-from streams.records import bundle_from_avro
+from streams.partitioning import key_partition
+from streams.records import bundle_from_avro, state_from_bytes
 from streams.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -67,13 +70,8 @@ async def _dead_letter(t: Topology, outbox: Outbox, record: EventT[bytes], reaso
     await outbox.send(t.dlq.get_topic_name(), [(key, value)])
 
 
-def register_agents(t: Topology) -> None:
-    """Attach the stages to the app."""
-    names = t.settings.topics
-    window_ms = t.settings.window_s * 1000
-    policy = t.settings.policy()
-    alert_codec = codec("alert")
-    metric_codec = codec("metric_window")
+def register_agents(t: Topology, accept: Callable[[StatusEvent], bool]) -> None:
+    """Attach the stages to the app; `accept` is the channels' status filter."""
 
     @t.app.service
     class NormalizeService(mode.Service):
@@ -81,7 +79,18 @@ def register_agents(t: Topology) -> None:
 
         @mode.Service.task
         async def _normalize(self) -> None:
-            await NormalizeLoop(t.settings).run()
+            await NormalizeLoop(t.settings, accept).run()
+
+    _register_track(t)
+    _register_channel(t)
+
+
+def _register_track(t: Topology) -> None:
+    names = t.settings.topics
+    window_ms = t.settings.window_s * 1000
+    stuck_after_ms = t.settings.stuck_after_s * 1000
+    stuck_indexes: dict[int, StuckIndex] = {}
+    seeded = False
 
     @t.app.agent(t.events, name="track")
     async def track_agent(stream: StreamT[bytes]) -> None:
@@ -98,10 +107,37 @@ def register_agents(t: Topology) -> None:
             # Faust gives these changelog writes (the current record's).
             for key, value in plan.writes.items():
                 t.states[key] = value
+            index = stuck_indexes.setdefault(record.message.partition, StuckIndex())
+            for key, state in plan.states.items():
+                index.note(key, state)
             await outbox.send(names.changes, plan.changes)
             await outbox.send(names.audit, plan.audits)
             await outbox.send(names.signals, plan.signals)
             await outbox.flush()
+
+    @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
+    async def find_stuck_messages() -> None:
+        nonlocal seeded
+        if not seeded:
+            # Once per start: messages already waiting in the recovered table join the index;
+            # from then on only what is tracked is indexed, and checks never scan the table.
+            seeded = True
+            for key, value in list(t.states.items()):
+                if value is not None:
+                    partition = key_partition(key, t.settings.partitions)
+                    stuck_indexes.setdefault(partition, StuckIndex()).note(key, state_from_bytes(key, value))
+        due = [key for index in stuck_indexes.values() for key in index.due(now_ms(), stuck_after_ms)]
+        states = [state_from_bytes(key, value) for key in due if (value := t.states.get(key)) is not None]
+        outbox = Outbox(t)
+        await outbox.send(names.signals, stuck_signals(states, stuck_after_ms))
+        await outbox.flush()
+
+
+def _register_channel(t: Topology) -> None:
+    names = t.settings.topics
+    policy = t.settings.policy()
+    alert_codec = codec("alert")
+    metric_codec = codec("metric_window")
 
     @t.app.agent(t.signals, name="channel")
     async def channel_agent(stream: StreamT[bytes]) -> None:

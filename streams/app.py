@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import faust
 
+from schemas.channels import ChannelsConfig
 from streams.agents import register_agents
+from streams.filters import status_filter
 from streams.settings import WorkerSettings
 from streams.topology import build_topology
 from streams.views import register_views
 
 
-def create_app(settings: WorkerSettings) -> faust.App:
-    """A Faust app with the normalize and track agents wired to the configured topics."""
+def create_app(settings: WorkerSettings, channels: ChannelsConfig | None = None) -> faust.App:
+    """A Faust app with the worker's stages wired to the configured topics and channels."""
     topology = build_topology(settings)
-    register_agents(topology)
+    register_agents(topology, status_filter(channels))
     register_views(topology)
     return topology.app

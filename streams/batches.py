@@ -17,7 +17,9 @@ from schemas.codec import codec
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.events import StatusEvent
+from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
+from streams.domain.stuck import stuck_alert
 from streams.normalizer import normalize
 from streams.outputs import Source, audit_record, dead_letter_record
 from streams.partitioning import key_partition
@@ -204,10 +206,22 @@ class TrackPlan:
     """Table writes and records the track stage produces for one bundle."""
 
     writes: dict[bytes, bytes] = dataclasses.field(default_factory=dict)
+    states: dict[bytes, MessageState] = dataclasses.field(default_factory=dict)
     changes: list[Keyed] = dataclasses.field(default_factory=list)
     audits: list[Keyed] = dataclasses.field(default_factory=list)
     signals: list[Keyed] = dataclasses.field(default_factory=list)
     outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
+
+
+def stuck_signals(states: Iterable[MessageState], max_age_ms: int) -> list[Keyed]:
+    """ChannelSignals carrying the stuck-in-sent alerts of these states (rate-limited there)."""
+    signals = _SignalsByChannel()
+    alert_codec = codec("alert")
+    for state in states:
+        alert = stuck_alert(state, max_age_ms)
+        if alert is not None:
+            signals.of(state.provider, state.channel).alerts.append(alert_codec.encode(alert.to_record()))
+    return signals.encoded()
 
 
 def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | None], window_ms: int) -> TrackPlan:
@@ -226,6 +240,7 @@ def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | 
         plan.outcomes[tracked.outcome.value] = plan.outcomes.get(tracked.outcome.value, 0) + 1
         if state_changed(before, tracked):
             cache[key] = plan.writes[key] = state_to_bytes(tracked.state)
+            plan.states[key] = tracked.state
         if tracked.change is None:
             if tracked.outcome is not Outcome.IGNORED:
                 plan.audits.append(

@@ -61,6 +61,7 @@ class NormalizeLoop:
         await consumer.start()
         try:
             partitions = len(await producer.partitions_for(s.topics.events))
+            log.info("normalize: reading %s into %s partitions of %s", s.topics.raw, partitions, s.topics.events)
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=s.normalize_batch)
                 if batches:
@@ -97,5 +98,7 @@ class NormalizeLoop:
             log.exception("normalize batch of %s records not acknowledged; it will be re-delivered", len(records))
             raise
         await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in batches.items()})
+        if not self.first_processed.is_set():
+            log.info("normalize: first batch of %s webhooks done (%s events)", len(records), plan.events)
         self.processed += len(records)
         self.first_processed.set()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -89,6 +90,10 @@ async def wait_caught_up(settings: WorkerSettings, app_id: str, proc: subprocess
         await asyncio.sleep(1.0)  # progress poll interval
 
 
+def _terminate(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start the replay worker, report progress; keep it running with --follow."""
     parser = argparse.ArgumentParser(prog="statusflow-replay", description=__doc__.splitlines()[0])
@@ -100,6 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = replay_settings(WorkerSettings(), args.app_id, args.suffix or f".{args.app_id}")
     asyncio.run(ensure_topics(settings))
+    # SIGTERM must unwind like Ctrl-C, so that the finally below stops the replay worker.
+    signal.signal(signal.SIGTERM, _terminate)
     env = {**replay_env(settings), "STATUSFLOW_WEB_PORT": str(args.web_port)}
     proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env)
     try:
@@ -109,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.flush()
         if args.follow:
             proc.wait()
+    except KeyboardInterrupt:
+        pass
     finally:
         if proc.poll() is None:
             proc.terminate()

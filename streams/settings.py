@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field
@@ -23,6 +24,9 @@ class WorkerSettings(KafkaSettings):
     web_port: int = Field(default=6066, ge=1, le=65535)
     log_level: str = "info"
     commit_interval_s: float = Field(default=1.0, gt=0)
+    channels_file: Path | None = Field(
+        default=None, description="The receiver's channels file: per-channel status filters apply here too."
+    )
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
     window_s: int = Field(default=60, ge=1, description="Metric window (tumbling, event time).")
@@ -34,6 +38,7 @@ class WorkerSettings(KafkaSettings):
     spike_min_volume: int = Field(default=20, ge=1, description="Messages needed before a spike can fire.")
     spike_windows: int = Field(default=5, ge=1, description="Windows in the sliding failure-rate spike window.")
     dead_letter_threshold: int = Field(default=10, ge=1, description="Dead letters per window that raise an alert.")
+    stuck_after_s: int = Field(default=3600, ge=1, description="A message in sent this long without delivery alerts.")
     tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
 
     def policy(self) -> Policy:
