@@ -21,11 +21,11 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
+        app = create_app(settings, channels)
     except ConfigurationError as exc:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
     asyncio.run(ensure_topics(settings))
-    app = create_app(settings, channels)
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
 

@@ -18,6 +18,7 @@ import mode
 from faust.types import EventT, StreamT
 
 from schemas.codec import SchemaError, codec
+from streams.adapters.registry import Resolver
 from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, stuck_signals
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
 from streams.domain.events import StatusEvent
@@ -70,8 +71,8 @@ async def _dead_letter(t: Topology, outbox: Outbox, record: EventT[bytes], reaso
     await outbox.send(t.dlq.get_topic_name(), [(key, value)])
 
 
-def register_agents(t: Topology, accept: Callable[[StatusEvent], bool]) -> None:
-    """Attach the stages to the app; `accept` is the channels' status filter."""
+def register_agents(t: Topology, accept: Callable[[StatusEvent], bool], resolve: Resolver) -> None:
+    """Attach the stages; `accept` is the channels' status filter, `resolve` picks adapters."""
 
     @t.app.service
     class NormalizeService(mode.Service):
@@ -79,7 +80,7 @@ def register_agents(t: Topology, accept: Callable[[StatusEvent], bool]) -> None:
 
         @mode.Service.task
         async def _normalize(self) -> None:
-            await NormalizeLoop(t.settings, accept).run()
+            await NormalizeLoop(t.settings, accept, resolve).run()
 
     _register_track(t)
     _register_channel(t)

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from schemas.codec import codec
+from streams.adapters.registry import Resolver, adapter_for
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.events import StatusEvent
@@ -141,13 +142,14 @@ def plan_normalize(
     records: Iterable[RawRecord],
     partitions: int,
     accept: Callable[[StatusEvent], bool] = lambda _event: True,
+    resolve: Resolver = adapter_for,
 ) -> NormalizePlan:
     """Normalise a batch: events bundled by partition, dead letters, one audit per webhook."""
     plan = NormalizePlan()
     signals = _SignalsByChannel()
     at = now_ms()
     for record in records:
-        result = normalize(record.value)
+        result = normalize(record.value, resolve)
         raw = result.raw
         request_id = raw.request_id if raw else (record.key or b"").decode("utf-8", "replace")
         provider = raw.provider if raw else "unknown"

@@ -15,8 +15,9 @@ import logging
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from streams.adapters.registry import Resolver, adapter_for
 from streams.batches import RawRecord, plan_normalize
 from streams.domain.events import StatusEvent
 from streams.outputs import Source
@@ -28,9 +29,15 @@ log = logging.getLogger(__name__)
 class NormalizeLoop:
     """Consume wa.webhooks.raw in batches; publish bundles, dead letters, audits and signals."""
 
-    def __init__(self, settings: WorkerSettings, accept: Callable[[StatusEvent], bool] = lambda _e: True) -> None:
+    def __init__(
+        self,
+        settings: WorkerSettings,
+        accept: Callable[[StatusEvent], bool] = lambda _e: True,
+        resolve: Resolver = adapter_for,
+    ) -> None:
         self._settings = settings
         self._accept = accept
+        self._resolve = resolve
         self.processed = 0
         self.first_processed = asyncio.Event()
 
@@ -83,7 +90,7 @@ class NormalizeLoop:
             for tp, batch in batches.items()
             for r in batch
         ]
-        plan = plan_normalize(records, partitions, self._accept)
+        plan = plan_normalize(records, partitions, self._accept, self._resolve)
         sends = [
             producer.send(s.topics.events, value, key=key, partition=p) for p, key, value in plan.encoded_bundles()
         ]
@@ -97,7 +104,17 @@ class NormalizeLoop:
         except KafkaError:
             log.exception("normalize batch of %s records not acknowledged; it will be re-delivered", len(records))
             raise
-        await consumer.commit({tp: batch[-1].offset + 1 for tp, batch in batches.items()})
+        # Commit only partitions still ours: after a rebalance the new owner re-reads the rest,
+        # which at-least-once allows (every derived record has a deterministic id).
+        assigned = consumer.assignment()
+        offsets = {tp: batch[-1].offset + 1 for tp, batch in batches.items() if tp in assigned}
+        try:
+            if offsets:
+                await consumer.commit(offsets)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning(
+                "normalize: commit of %s records lost to a rebalance (%r); they will be re-read", len(records), exc
+            )
         if not self.first_processed.is_set():
             log.info("normalize: first batch of %s webhooks done (%s events)", len(records), plan.events)
         self.processed += len(records)

@@ -7,7 +7,7 @@ import dataclasses
 from schemas.codec import SchemaError
 from schemas.envelope import RawWebhook
 from streams.adapters.base import ChannelEvent, UnparseableWebhook
-from streams.adapters.registry import adapter_for
+from streams.adapters.registry import Resolver, adapter_for
 from streams.domain.events import StatusEvent
 
 
@@ -31,13 +31,13 @@ class Normalized:
         return "normalized"
 
 
-def normalize(value: bytes) -> Normalized:
+def normalize(value: bytes, resolve: Resolver = adapter_for) -> Normalized:
     """Decode and parse one raw record; never raises for bad input."""
     try:
         raw = RawWebhook.from_avro(value)
     except SchemaError as exc:
         return Normalized(raw=None, dead_letter_reason=f"undecodable envelope: {exc}")
-    adapter = adapter_for(raw.provider)
+    adapter = resolve(raw.provider, raw.channel)
     if adapter is None:
         return Normalized(raw=raw, dead_letter_reason=f"no adapter for provider {raw.provider!r}")
     try:

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from schemas.errors import ConfigurationError
 from streams.adapters.aivo import AivoAdapter
 from streams.adapters.base import Adapter
-from streams.adapters.generic import DEFAULT_CONFIG, GenericAdapter
+from streams.adapters.generic import DEFAULT_CONFIG, GenericAdapter, GenericConfig, load_generic_config
 from streams.adapters.gupshup import GupshupAdapter
 from streams.adapters.infobip import InfobipAdapter
 from streams.adapters.meta import MetaAdapter
 from streams.adapters.twilio import TwilioAdapter
 from streams.adapters.vonage import VonageAdapter
 from streams.adapters.weni import WeniAdapter
-from streams.adapters.wpp import WPP_PRESET
+from streams.adapters.wpp import WPP_PRESET, load_wpp_config
 
 ADAPTERS: dict[str, Adapter] = {
     "meta": MetaAdapter(),
@@ -26,6 +30,39 @@ ADAPTERS: dict[str, Adapter] = {
 }
 
 
-def adapter_for(provider: str) -> Adapter | None:
-    """The adapter of a provider, None when there is none."""
+def adapter_for(provider: str, channel: str | None = None) -> Adapter | None:
+    """The adapter of a provider (the default one; see `channel_resolver`), None when there is none."""
+    del channel
     return ADAPTERS.get(provider)
+
+
+Resolver = Callable[[str, str], Adapter | None]
+
+# Providers whose adapter is configured per channel (`options` in the channels file).
+CONFIGURABLE: dict[str, Callable[[Mapping[str, Any]], GenericConfig]] = {
+    "generic": load_generic_config,
+    "wpp": load_wpp_config,
+}
+
+
+def channel_resolver(channels: Iterable[tuple[str, str, Mapping[str, Any]]]) -> Resolver:
+    """A resolver that gives channels with adapter options their own adapter.
+
+    `channels` yields (channel name, provider, options); a bad option raises
+    ConfigurationError at start-up, naming the channel.
+    """
+    own: dict[tuple[str, str], Adapter] = {}
+    for name, provider, options in channels:
+        load = CONFIGURABLE.get(provider)
+        if load is None or not options:
+            continue
+        try:
+            own[(provider, name)] = GenericAdapter(provider, load(options))
+        except ConfigurationError as exc:
+            msg = f"channel {name!r}: options: {exc}"
+            raise ConfigurationError(msg) from exc
+
+    def resolve(provider: str, channel: str) -> Adapter | None:
+        return own.get((provider, channel)) or ADAPTERS.get(provider)
+
+    return resolve
