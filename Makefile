@@ -42,3 +42,8 @@ broker-stop:
 
 clean:
 	rm -rf .local .mypy_cache .ruff_cache .pytest_cache
+
+# Every benchmark of issue 7 on a private broker, within 10 minutes: prints the table and
+# writes bench/results/latest.json (STATUSFLOW_BENCH_EVENTS, --profile: see README).
+bench: install
+	$(PY) -m bench $(BENCH_ARGS)
