@@ -25,10 +25,13 @@ class RawWebhook:
 
     def to_avro(self) -> bytes:
         """Single-object Avro bytes of this envelope."""
-        return codec("raw_webhook").encode(dataclasses.asdict(self))
+        return codec("raw_webhook").encode({f: getattr(self, f) for f in _FIELDS})
 
     @classmethod
     def from_avro(cls, data: bytes) -> RawWebhook:
         """Decode an envelope; raises schemas.codec.SchemaError on foreign bytes."""
         record: dict[str, Any] = codec("raw_webhook").decode(data)
         return cls(**record)
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(RawWebhook))

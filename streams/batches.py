@@ -233,6 +233,7 @@ def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | 
     change_codec = codec("status_change")
     alert_codec = codec("alert")
     cache: dict[bytes, bytes | None] = {}
+    windows: dict[tuple[str, str], dict[tuple[Scope, int], WindowAggregate]] = {}
     at = now_ms()
     for event in events:
         key = event.message_key.encode()
@@ -263,12 +264,11 @@ def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | 
             continue
         plan.changes.append((key, change_codec.encode(tracked.change)))
         channel = signals.of(event.provider, event.channel)
-        for (scope, start), agg in contributions(before, tracked.state, window_ms).items():
-            existing = channel.windows.get((scope.campaign, start))
-            if existing is None:
-                channel.windows[(scope.campaign, start)] = agg
-            else:
-                existing.merge(agg)
+        contributions(before, tracked.state, window_ms, windows.setdefault((event.provider, event.channel), {}))
         channel.alerts.extend(alert_codec.encode(a.to_record()) for a in message_alerts(before, tracked.state))
+    for (provider, channel_name), aggregates in windows.items():
+        target = signals.of(provider, channel_name)
+        for (scope, start), agg in aggregates.items():
+            target.windows[(scope.campaign, start)] = agg
     plan.signals = signals.encoded()
     return plan

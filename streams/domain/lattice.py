@@ -15,6 +15,10 @@ import dataclasses
 from streams.domain.events import StatusEvent
 from streams.domain.status import RANKED, FailureReason, Status
 
+# The state field of each ranked status, computed once (this is on the hot path).
+AT_FIELD: dict[Status, str] = {status: f"{status.value}_at" for status in RANKED}
+_FIELDS_HIGHEST_FIRST = tuple((status, AT_FIELD[status]) for status in reversed(RANKED))
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Failure:
@@ -60,14 +64,14 @@ class MessageState:
     @property
     def status(self) -> Status | None:
         """The highest-ranked status seen, None before any ranked event."""
-        for status in reversed(RANKED):
-            if self.time_of(status) is not None:
+        for status, field in _FIELDS_HIGHEST_FIRST:
+            if getattr(self, field) is not None:
                 return status
         return None
 
     def time_of(self, status: Status) -> int | None:
         """The earliest time seen for a ranked status."""
-        value: int | None = getattr(self, f"{status.value}_at")
+        value: int | None = getattr(self, AT_FIELD[status])
         return value
 
     @property
@@ -135,7 +139,7 @@ def merge(state: MessageState | None, event: StatusEvent) -> MessageState:
     base = state if state is not None else initial(event)
     if event.status.is_side_event:
         return base
-    field = f"{event.status.value}_at"
+    field = AT_FIELD[event.status]
     changes: dict[str, object] = {
         field: _earliest(getattr(base, field), event.occurred_at),
         "campaign": _min_optional(base.campaign, event.campaign),

@@ -123,15 +123,19 @@ def window_start(at_ms: int, window_ms: int) -> int:
 
 
 def contributions(
-    before: MessageState | None, after: MessageState, window_ms: int
+    before: MessageState | None,
+    after: MessageState,
+    window_ms: int,
+    into: dict[tuple[Scope, int], WindowAggregate] | None = None,
 ) -> dict[tuple[Scope, int], WindowAggregate]:
     """What one change adds to each (scope, window).
 
     A transition counts once per message and status, in the window of the status's time when
     first seen. A latency counts once, when both ends of the pair are first known, in the
-    window of the later end.
+    window of the later end. With `into`, the contributions are added to those aggregates
+    (a batch sums its changes without building one aggregate per change).
     """
-    out: dict[tuple[Scope, int], WindowAggregate] = {}
+    out: dict[tuple[Scope, int], WindowAggregate] = {} if into is None else into
     scopes = [Scope(after.provider, after.channel)]
     if after.campaign is not None:
         scopes.append(Scope(after.provider, after.channel, after.campaign))

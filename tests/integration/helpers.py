@@ -16,7 +16,12 @@ async def wait_until(probe: Callable[[], Awaitable[T | None]], *, within: float,
     """Call `probe` until it returns something other than None; fail after `within` seconds."""
     deadline = time.monotonic() + within
     while True:
-        result = await probe()
+        try:
+            # A probe that hangs (a request to a worker that is being killed) must not outlive
+            # the deadline.
+            result = await asyncio.wait_for(probe(), timeout=max(deadline - time.monotonic(), 0.1))
+        except TimeoutError:
+            result = None
         if result is not None:
             return result
         if time.monotonic() > deadline:

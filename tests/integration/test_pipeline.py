@@ -49,7 +49,7 @@ async def wait_for_table(worker: WorkerProcess, expected: dict[str, MessageState
     answers: dict[str, dict[str, Any]] = {}
 
     async def all_match() -> bool | None:
-        async with aiohttp.ClientSession() as http:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             for key, state in expected.items():
                 if answers.get(key) == state_view(state):
                     continue
@@ -59,7 +59,7 @@ async def wait_for_table(worker: WorkerProcess, expected: dict[str, MessageState
                         if response.status != 200:
                             return None
                         answers[key] = await response.json()
-                except aiohttp.ClientConnectionError:
+                except (aiohttp.ClientConnectionError, TimeoutError):
                     return None
                 if answers[key] != state_view(state):
                     return None
