@@ -57,9 +57,11 @@ async def wait_for_table(worker: WorkerProcess, expected: dict[str, MessageState
                 try:
                     async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
                         if response.status != 200:
+                            answers[key] = {"http_status": response.status, "body": (await response.text())[:300]}
                             return None
                         answers[key] = await response.json()
-                except (aiohttp.ClientConnectionError, TimeoutError):
+                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                    answers[key] = {"error": repr(exc)}
                     return None
                 if answers[key] != state_view(state):
                     return None
