@@ -83,6 +83,61 @@ def infobip(message_id: str, status: str, offset_s: int, error_code: int | None 
     return orjson.dumps({"results": [result]}), JSON
 
 
+def gupshup(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    # v2: Gupshup's id on enqueued/failed, WhatsApp's id with gsId afterwards (one message).
+    inner: dict[str, object] = {"ts": T0 + offset_s}
+    if status in {"enqueued", "failed"}:
+        payload: dict[str, object] = {"id": message_id, "type": status, "destination": "919876543210"}
+        if error_code is not None:
+            inner.update({"code": error_code, "reason": "Message undeliverable"})
+    else:
+        payload = {"id": f"wa-{message_id}", "gsId": message_id, "type": status, "destination": "919876543210"}
+    payload["payload"] = inner
+    body = {
+        "app": "Shop",
+        "version": 2,
+        "type": "message-event",
+        "payload": payload,
+        "timestamp": (T0 + offset_s) * 1000,
+    }
+    return orjson.dumps(body), JSON
+
+
+def aivo(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    del error_code
+    body = {
+        "message_id": message_id,
+        "message_status": status,
+        "event_name": "msg_status",
+        "event_timestamp": str(T0 + offset_s),
+        "channel": {"channel_type": "Whatsapp", "name": "Norte", "sender_id": "5491155550000"},
+        "campaign": {"id": "hot-sale", "name": "Hot Sale"},
+        "recipient": {"id": "541112341234"},
+    }
+    return orjson.dumps(body), JSON
+
+
+def weni(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    del error_code  # courier codes: Q queued, S sent, D delivered, V read, F failed
+    return orjson.dumps(
+        {"id": message_id, "status": status, "timestamp": _iso(offset_s), "recipient_id": "5582999999999"}
+    ), JSON
+
+
+def wpp(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    del error_code
+    if status == "logout":
+        return orjson.dumps({"event": "logout", "timestamp": T0 + offset_s, "phone": "5511900000000"}), JSON
+    body = {
+        "id": message_id,
+        "status": status,
+        "timestamp": T0 + offset_s,
+        "phone": "5511987654321",
+        "campaign_id": "c-77",
+    }
+    return orjson.dumps(body), JSON
+
+
 # (provider, builder, lifecycle of (provider status, seconds after T0, error code)) per message kind.
 LIFECYCLES = {
     "meta": (meta, [[("sent", 0, None), ("delivered", 3, None), ("read", 20, None)],
@@ -94,7 +149,18 @@ LIFECYCLES = {
                         [("submitted", 0, None), ("rejected", 1, 1300)]]),
     "infobip": (infobip, [[("sent", 0, None), ("delivered", 6, None)],
                           [("sent", 0, None), ("expired", 60, None)]]),
+    "gupshup": (gupshup, [[("enqueued", 0, None), ("sent", 1, None), ("delivered", 2, None), ("read", 9, None)],
+                          [("enqueued", 0, None), ("failed", 1, 1002)]]),
+    "aivo": (aivo, [[("sent", 0, None), ("delivered", 2, None), ("read", 5, None)],
+                    [("sent", 0, None), ("error", 3, None)]]),
+    "weni": (weni, [[("Q", 0, None), ("S", 1, None), ("D", 4, None), ("V", 8, None)],
+                    [("S", 0, None), ("F", 2, None)]]),
+    "wpp": (wpp, [[("queue", 0, None), ("creation", 1, None), ("delivery", 3, None), ("read", 7, None)],
+                  [("queue", 0, None), ("number not found", 2, None)]]),
 }  # fmt: skip
+
+# Channel events sent once in the stream: (provider, builder, status, seconds after T0).
+CHANNEL_EVENTS = [("wpp", wpp, "logout", 100)]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,6 +182,9 @@ def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = 
                 for status, offset, code in lifecycle:
                     body, content_type = build(message_id, status, offset + n, code)
                     bodies.append((provider, body, content_type))
+    for provider, build, status, offset in CHANNEL_EVENTS:
+        body, content_type = build(f"{prefix}{provider}-channel", status, offset, None)
+        bodies.append((provider, body, content_type))
     if repeat_all:
         bodies += list(bodies)
     rng.shuffle(bodies)

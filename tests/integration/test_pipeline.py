@@ -116,13 +116,26 @@ async def test_mixed_stream_gives_the_reference_table_changes_alerts_and_metrics
     alerts_records = await consume(
         kafka_settings.bootstrap_servers,
         kafka_settings.topics.alerts,
-        until=lambda rs: len(rs) >= sum(expected_kinds.values()),
+        until=lambda rs: (
+            sum(alert_codec.decode(v)["message_key"] is not None for _, v in rs) >= sum(expected_kinds.values())
+        ),
         within=60,
     )
     alerts = [alert_codec.decode(v) for _, v in alerts_records]
     message_alerts = [a for a in alerts if a["message_key"] is not None]
     assert collections.Counter(a["kind"] for a in message_alerts) == expected_kinds
     assert len({a["alert_id"] for a in message_alerts}) == len(message_alerts)
+    # WPP's logout is a channel event, not a message status.
+    logouts = await consume(
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topics.alerts,
+        until=lambda rs: any(alert_codec.decode(v)["kind"] == "channel_logout" for _, v in rs),
+        within=30,
+    )
+    (logout,) = {
+        a["alert_id"]: a for a in map(alert_codec.decode, (v for _, v in logouts)) if a["kind"] == "channel_logout"
+    }.values()
+    assert (logout["provider"], logout["channel"], logout["severity"]) == ("wpp", "main", "critical")
 
     # Metrics: windows close once the channel is idle; their transitions add up to the table's.
     metric_codec = codec("metric_window")
