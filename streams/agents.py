@@ -80,7 +80,9 @@ def register_agents(t: Topology, accept: Callable[[StatusEvent], bool], resolve:
 
         @mode.Service.task
         async def _normalize(self) -> None:
-            await NormalizeLoop(t.settings, accept, resolve).run()
+            await NormalizeLoop(
+                t.settings, accept, resolve, downstream_ready=lambda: not (t.app.rebalancing or t.app.in_recovery)
+            ).run()
 
     _register_track(t)
     _register_channel(t)

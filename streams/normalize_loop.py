@@ -34,10 +34,12 @@ class NormalizeLoop:
         settings: WorkerSettings,
         accept: Callable[[StatusEvent], bool] = lambda _e: True,
         resolve: Resolver = adapter_for,
+        downstream_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
         self._accept = accept
         self._resolve = resolve
+        self._downstream_ready = downstream_ready
         self.processed = 0
         self.first_processed = asyncio.Event()
 
@@ -91,6 +93,11 @@ class NormalizeLoop:
             for r in batch
         ]
         plan = plan_normalize(records, partitions, self._accept, self._resolve)
+        # Bundles published while this worker's Faust side is rebalancing or recovering its
+        # table could be tracked into a table partition that recovery then rewrites (seen in
+        # the two-worker test): hold them until the tracker is settled.
+        while not self._downstream_ready():  # noqa: ASYNC110 - Faust exposes flags, not events
+            await asyncio.sleep(0.05)
         sends = [
             producer.send(s.topics.events, value, key=key, partition=p) for p, key, value in plan.encoded_bundles()
         ]

@@ -49,6 +49,9 @@ def build_topology(settings: WorkerSettings) -> Topology:
         # expires: keep that short, so a restarted or surviving worker takes over quickly.
         broker_session_timeout=settings.session_timeout_s,
         broker_heartbeat_interval=max(settings.session_timeout_s / 4, 0.5),
+        # Our stages are idempotent (deterministic ids, lattice joins): a rebalance need not
+        # wait for the record in flight, which will simply be processed again.
+        stream_wait_empty=False,
         producer_linger=0.005,
         producer_max_batch_size=512 * 1024,
         producer_max_request_size=8 * 1024 * 1024,
