@@ -24,6 +24,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -225,12 +226,25 @@ def default_data_dir(port: int = DEFAULT_PORT) -> Path:
     return REPO_ROOT / ".local" / f"kafka-{port}"
 
 
+# Listener ports are drawn below Linux's ephemeral range (32768-60999 by default): a port the
+# kernel hands out to outgoing connections can be taken by a reconnecting client while a broker
+# is down, and the broker then cannot bind it again on restart (seen in the outage test).
+_LISTEN_PORTS = (20000, 32000)
+
+
 def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that is free right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A TCP port on 127.0.0.1, outside the ephemeral range, that is free right now."""
+    rng = random.SystemRandom()
+    for _ in range(200):
+        port = rng.randrange(*_LISTEN_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((HOST, port))
+            except OSError:
+                continue
+            return port
+    msg = f"no free port in {_LISTEN_PORTS}"
+    raise BrokerError(msg)
 
 
 def _port_in_use(port: int) -> bool:

@@ -138,6 +138,13 @@ def wpp(message_id: str, status: str, offset_s: int, error_code: int | None = No
     return orjson.dumps(body), JSON
 
 
+def generic(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
+    body: dict[str, object] = {"id": message_id, "status": status, "timestamp": _iso(offset_s), "to": "+5511987654321"}
+    if error_code is not None:
+        body["error"] = {"code": str(error_code), "title": "rejected by the operator"}
+    return orjson.dumps(body), JSON
+
+
 # (provider, builder, lifecycle of (provider status, seconds after T0, error code)) per message kind.
 LIFECYCLES = {
     "meta": (meta, [[("sent", 0, None), ("delivered", 3, None), ("read", 20, None)],
@@ -157,6 +164,8 @@ LIFECYCLES = {
                     [("S", 0, None), ("F", 2, None)]]),
     "wpp": (wpp, [[("queue", 0, None), ("creation", 1, None), ("delivery", 3, None), ("read", 7, None)],
                   [("queue", 0, None), ("number not found", 2, None)]]),
+    "generic": (generic, [[("queued", 0, None), ("sent", 1, None), ("delivered", 2, None)],
+                          [("sent", 0, None), ("rejected", 1, 4001)]]),
 }  # fmt: skip
 
 # Channel events sent once in the stream: (provider, builder, status, seconds after T0).
