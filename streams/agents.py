@@ -19,15 +19,17 @@ from faust.types import EventT, StreamT
 
 from schemas.codec import SchemaError, codec
 from streams.adapters.registry import Resolver
-from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, stuck_signals
+from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, retire_bundles, stuck_signals
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
 from streams.domain.events import StatusEvent
+from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
 from streams.normalize_loop import NormalizeLoop
 from streams.outputs import Source, dead_letter_record
 from streams.partitioning import key_partition
 from streams.records import bundle_from_avro, state_from_bytes
 from streams.topology import Topology
+from streams.tracker import expired_record
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +50,10 @@ class Outbox:
         """Enqueue records (this only waits when the producer's buffer is full)."""
         for key, value in items:
             self._pending.append(await self._producer.send(topic, key, value, None, None, None))
+
+    def add(self, delivery: Awaitable[object]) -> None:
+        """Track a delivery sent by other means (an explicit partition)."""
+        self._pending.append(delivery)
 
     async def flush(self) -> None:
         """Wait for the broker to acknowledge everything sent since the last flush."""
@@ -93,6 +99,8 @@ def _register_track(t: Topology) -> None:
     window_ms = t.settings.window_s * 1000
     stuck_after_ms = t.settings.stuck_after_s * 1000
     stuck_indexes: dict[int, StuckIndex] = {}
+    retention = t.settings.retention()
+    retention_indexes: dict[int, RetentionIndex] = {}
     seeded = False
 
     @t.app.agent(t.events, name="track")
@@ -100,19 +108,24 @@ def _register_track(t: Topology) -> None:
         outbox = Outbox(t)
         async for record in stream.events():
             try:
-                events = bundle_from_avro(record.value)
+                events, retire = bundle_from_avro(record.value)
             except SchemaError as exc:
                 await _dead_letter(t, outbox, record, f"undecodable event bundle: {exc}")
                 await outbox.flush()
                 continue
+            if retire:
+                watermark = retention_indexes.setdefault(record.message.partition, RetentionIndex(retention)).watermark
+                await outbox.send(names.changes, _retire(t, retire, retention, watermark))
             plan = plan_track(events, t.states.get, window_ms)
             # Every key of a bundle hashes to the bundle's partition, which is the partition
             # Faust gives these changelog writes (the current record's).
             for key, value in plan.writes.items():
                 t.states[key] = value
             index = stuck_indexes.setdefault(record.message.partition, StuckIndex())
+            expiries = retention_indexes.setdefault(record.message.partition, RetentionIndex(retention))
             for key, state in plan.states.items():
                 index.note(key, state)
+                expiries.note(key, state)
             await outbox.send(names.changes, plan.changes)
             await outbox.send(names.audit, plan.audits)
             await outbox.send(names.signals, plan.signals)
@@ -128,12 +141,37 @@ def _register_track(t: Topology) -> None:
             for key, value in list(t.states.items()):
                 if value is not None:
                     partition = key_partition(key, t.settings.partitions)
-                    stuck_indexes.setdefault(partition, StuckIndex()).note(key, state_from_bytes(key, value))
+                    state = state_from_bytes(key, value)
+                    stuck_indexes.setdefault(partition, StuckIndex()).note(key, state)
+                    retention_indexes.setdefault(partition, RetentionIndex(retention)).note(key, state)
         due = [key for index in stuck_indexes.values() for key in index.due(now_ms(), stuck_after_ms)]
         states = [state_from_bytes(key, value) for key in due if (value := t.states.get(key)) is not None]
         outbox = Outbox(t)
         await outbox.send(names.signals, stuck_signals(states, stuck_after_ms))
+        expired = [key for index in retention_indexes.values() for key in index.due()]
+        if expired:
+            log.info("retention: %s messages due, asking the tracker to re-check them", len(expired))
+        for partition, key, value in retire_bundles(expired, t.settings.partitions):
+            outbox.add(await t.app.producer.send(names.events, key, value, partition, None, None))
         await outbox.flush()
+
+
+def _retire(t: Topology, keys: list[bytes], retention: Retention, now: int) -> list[tuple[bytes | None, bytes]]:
+    """Delete messages whose retention has passed (tombstones in the changelog); unfinished ones
+    get an `expired` change. Runs inside the track agent: the keys hash to the record's partition."""
+    changes: list[tuple[bytes | None, bytes]] = []
+    change_codec = codec("status_change")
+    for key in keys:
+        value = t.states.get(key)
+        if value is None:
+            continue
+        state = state_from_bytes(key, value)
+        if retention.expiry(state) > now:
+            continue  # it changed since it was indexed
+        del t.states[key]
+        if state.status not in FINISHED:
+            changes.append((key, change_codec.encode(expired_record(state, now))))
+    return changes
 
 
 def _register_channel(t: Topology) -> None:

@@ -215,6 +215,22 @@ class TrackPlan:
     outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
 
 
+def retire_bundles(keys: Iterable[bytes], partitions: int) -> list[tuple[int, bytes, bytes]]:
+    """(partition, key, value) of bundles that ask the track agent to re-check these keys' retention.
+
+    Deleting from the table must happen in the track agent (the changelog tombstone goes to the
+    partition of the record being processed), so a timer sends the due keys this way.
+    """
+    by_partition: dict[int, list[str]] = {}
+    for key in keys:
+        by_partition.setdefault(key_partition(key, partitions), []).append(key.decode())
+    bundle_codec = codec("status_event_bundle")
+    return [
+        (partition, keys_[0].encode(), bundle_codec.encode({"events": [], "retire": keys_}))
+        for partition, keys_ in by_partition.items()
+    ]
+
+
 def stuck_signals(states: Iterable[MessageState], max_age_ms: int) -> list[Keyed]:
     """ChannelSignals carrying the stuck-in-sent alerts of these states (rate-limited there)."""
     signals = _SignalsByChannel()

@@ -53,9 +53,10 @@ def event_from_avro(data: bytes) -> StatusEvent:
     return event_from_record(codec("status_event").decode(data))
 
 
-def bundle_from_avro(data: bytes) -> list[StatusEvent]:
-    """A StatusEventBundle → its events (raises SchemaError)."""
-    return [event_from_record(r) for r in codec("status_event_bundle").decode(data)["events"]]
+def bundle_from_avro(data: bytes) -> tuple[list[StatusEvent], list[bytes]]:
+    """A StatusEventBundle → its events and the keys to re-check for retention (raises SchemaError)."""
+    record = codec("status_event_bundle").decode(data)
+    return [event_from_record(r) for r in record["events"]], [k.encode() for k in record["retire"]]
 
 
 def state_to_bytes(state: MessageState) -> bytes:

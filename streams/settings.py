@@ -10,6 +10,7 @@ from pydantic_settings import SettingsConfigDict
 
 from schemas.settings import KafkaSettings
 from streams.domain.channel import Policy
+from streams.domain.retention import Retention
 
 
 class WorkerSettings(KafkaSettings):
@@ -39,7 +40,17 @@ class WorkerSettings(KafkaSettings):
     spike_windows: int = Field(default=5, ge=1, description="Windows in the sliding failure-rate spike window.")
     dead_letter_threshold: int = Field(default=10, ge=1, description="Dead letters per window that raise an alert.")
     stuck_after_s: int = Field(default=3600, ge=1, description="A message in sent this long without delivery alerts.")
+    retention_finished_s: int = Field(
+        default=7 * 86400, ge=1, description="Read or failed messages leave the table after this."
+    )
+    retention_unfinished_s: int = Field(
+        default=30 * 86400, ge=1, description="Other messages leave (as expired) after this."
+    )
     tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
+
+    def retention(self) -> Retention:
+        """How long messages stay in the table after their last event."""
+        return Retention(finished_ms=self.retention_finished_s * 1000, unfinished_ms=self.retention_unfinished_s * 1000)
 
     def policy(self) -> Policy:
         """The channel agent's thresholds."""

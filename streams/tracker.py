@@ -76,3 +76,29 @@ def change_record(before: MessageState | None, after: MessageState, event: Statu
         "error_title": failure.error_title if failure else None,
         "anomaly": after.anomaly,
     }
+
+
+def expired_record(state: MessageState, at: int) -> dict[str, object]:
+    """The StatusChange of an unfinished message leaving the table: status `expired`."""
+    times = {f"{s.value}_at": state.time_of(s) for s in RANKED}
+    digest = hashlib.blake2b(f"{state.message_key}|expired|{sorted(times.items())}".encode(), digest_size=12)
+    failure = state.failure
+    return {
+        "change_id": digest.hexdigest(),
+        "message_key": state.message_key,
+        "provider": state.provider,
+        "channel": state.channel,
+        "message_id": state.message_id,
+        "campaign": state.campaign,
+        "recipient": state.recipient,
+        "correlation_id": state.correlation_id,
+        "previous_status": state.status.value if state.status else None,
+        "status": "expired",
+        "event_id": f"retention:{at}",
+        **times,
+        "delivered_implied": state.delivered_implied,
+        "failure_reason": failure.reason.value if failure else None,
+        "error_code": failure.error_code if failure else None,
+        "error_title": failure.error_title if failure else None,
+        "anomaly": state.anomaly,
+    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections
+import dataclasses
 import os
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from streams.domain.lattice import MessageState
 from streams.records import state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
-from tests.integration.stream_data import MixedStream, mixed_stream, reference_fold
+from tests.integration.stream_data import MixedStream, meta, mixed_stream, reference_fold
 
 pytestmark = pytest.mark.integration
 
@@ -250,3 +251,62 @@ async def test_replay_rebuilds_the_same_table_under_a_new_app_id(
 
 async def _async_value(value: bool | None) -> bool | None:
     return value
+
+
+async def test_retention_removes_messages_with_tombstones_and_expires_unfinished_ones(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory
+) -> None:
+    # Retention runs on the stream's own time: a last webhook a day later on every partition
+    # makes every earlier message due under bounds of a few seconds.
+    stream = mixed_stream(messages_per_kind=1, seed=9, repeat_all=False, prefix="ret-")
+    await ensure_topics(kafka_settings)
+    await produce_raw(kafka_settings, stream)
+    later = [
+        dataclasses.replace(
+            stream.webhooks[0],
+            provider="meta",
+            content_type="application/json",
+            request_id=f"clock-{i}",
+            body=meta(f"clock-{i}", "read", 86_400)[0],
+        )
+        for i in range(16)
+    ]
+    await produce_raw(kafka_settings, MixedStream(later, {}))
+    worker = start_worker(
+        STATUSFLOW_RETENTION_FINISHED_S="1", STATUSFLOW_RETENTION_UNFINISHED_S="2", STATUSFLOW_TICK_INTERVAL_S="0.5"
+    )
+    unfinished = {
+        k for k, s in stream.expected.items() if s.status is not None and s.status.value not in {"read", "failed"}
+    }
+    assert unfinished  # the stream has delivered-only messages
+
+    change_codec = codec("status_change")
+
+    def expired_keys(records: list[tuple[bytes | None, bytes]]) -> set[str]:
+        return {c["message_key"] for c in (change_codec.decode(v) for _, v in records) if c["status"] == "expired"}
+
+    await consume(
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topics.changes,
+        until=lambda rs: expired_keys(rs) == unfinished,
+        within=60,
+    )
+
+    async def all_gone() -> bool | None:
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+            for key in stream.expected:
+                provider, _, message_id = key.partition(":")
+                async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
+                    if response.status != 404:
+                        return None
+        return True
+
+    await wait_until(all_gone, within=60, what="every message to leave the table")
+    changelog = f"statusflow-{kafka_settings.topics.raw.split('.')[0][1:]}-message_state-changelog"
+    tombstones = await consume(
+        kafka_settings.bootstrap_servers,
+        changelog,
+        until=lambda rs: {k.decode() for k, v in rs if v is None and k} >= set(stream.expected),
+        within=30,
+    )
+    assert tombstones

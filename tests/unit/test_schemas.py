@@ -152,7 +152,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "events_ignored": 0,
         "payload_excerpt": '{"object":',
     },
-    "status_event_bundle": {"events": []},
+    "status_event_bundle": {"events": [], "retire": ["meta:wamid.0"]},
     "channel_signals": {
         "provider": "wpp",
         "channel": "store",

@@ -1,0 +1,57 @@
+"""When a message leaves the table: finished ones after a retention, unfinished after a longer one.
+
+Time here is the stream's own: a partition's watermark is the latest event time it has tracked,
+so a replay retires exactly what the live run retired and old test data is not swept away by
+the wall clock. A per-partition heap of (expiry, key) finds the due messages without scanning
+the table; the check at expiry re-reads the state, so entries need not be removed when a
+message changes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import heapq
+
+from streams.domain.lattice import MessageState
+from streams.domain.status import Status
+
+FINISHED = frozenset({Status.READ, Status.FAILED})
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Retention:
+    """How long messages stay in the table after their last event (event time)."""
+
+    finished_ms: int
+    unfinished_ms: int
+
+    def expiry(self, state: MessageState) -> int:
+        """When `state` may leave the table."""
+        times = (state.queued_at, state.created_at, state.sent_at, state.failed_at, state.delivered_at, state.read_at)
+        last = max((t for t in times if t is not None), default=0)
+        return last + (self.finished_ms if state.status in FINISHED else self.unfinished_ms)
+
+
+class RetentionIndex:
+    """Min-heap of (expiry, key) for the messages of one partition."""
+
+    def __init__(self, retention: Retention) -> None:
+        self._retention = retention
+        self._heap: list[tuple[int, bytes]] = []
+        self.watermark = 0
+
+    def __len__(self) -> int:
+        return len(self._heap)
+
+    def note(self, key: bytes, state: MessageState) -> None:
+        """Index a message whose state was just written."""
+        times = (state.queued_at, state.created_at, state.sent_at, state.failed_at, state.delivered_at, state.read_at)
+        self.watermark = max([self.watermark, *(t for t in times if t is not None)])
+        heapq.heappush(self._heap, (self._retention.expiry(state), key))
+
+    def due(self) -> list[bytes]:
+        """Keys whose indexed expiry the watermark has passed; the caller re-checks their state."""
+        due: list[bytes] = []
+        while self._heap and self._heap[0][0] <= self.watermark:
+            due.append(heapq.heappop(self._heap)[1])
+        return due
