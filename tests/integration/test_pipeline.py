@@ -169,19 +169,22 @@ async def test_mixed_stream_gives_the_reference_table_changes_alerts_and_metrics
     )
 
 
+@pytest.mark.parametrize("store", ["memory", "rocksdb"])
 async def test_worker_killed_mid_stream_recovers_its_table_and_converges(
-    kafka_settings: KafkaSettings, start_worker: WorkerFactory
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory, store: str
 ) -> None:
     stream = mixed_stream(messages_per_kind=4, seed=5)
     await ensure_topics(kafka_settings)
     half = len(stream.webhooks) // 2
     await produce_raw(kafka_settings, stream, stop=half)
-    first = start_worker("first")
+    first = start_worker("first", STATUSFLOW_STORE=store)
     # Wait until the first half is in the table, then SIGKILL: no commit, no flush.
     await wait_for_table(first, reference_fold(stream.webhooks[:half]))
     first.kill()
     await produce_raw(kafka_settings, stream, start=half)
-    second = start_worker("second")
+    # The same data directory: with RocksDB the restarted worker reopens its store and reads
+    # the changelog from where the store left off.
+    second = start_worker("first", STATUSFLOW_STORE=store)
     await wait_for_table(second, stream.expected)
 
 
