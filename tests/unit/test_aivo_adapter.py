@@ -9,13 +9,12 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from streams.adapters.aivo import AivoAdapter
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, raw_webhook
+from tests.factories import FIXTURES, json_documents, raw_webhook
 
 ADAPTER = AivoAdapter()
 RECEIVED_AT = 1_750_030_100_000
@@ -155,22 +154,10 @@ _KEYS = [
     "sent",
     "error",
 ]
-_SCALARS = (
-    st.none() | st.booleans() | st.integers(-5, 2_000_000_000_000) | st.floats(allow_nan=True) | st.text(max_size=8)
-)
-
-
-def _json(keys: list[str]) -> st.SearchStrategy[object]:
-    words = st.sampled_from(keys) | st.text(max_size=4)
-    return st.recursive(
-        _SCALARS | st.sampled_from(keys),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
-        max_leaves=25,
-    )
 
 
 @settings(max_examples=400, deadline=None)
-@given(doc=_json(_KEYS))
+@given(doc=json_documents(_KEYS))
 def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
     with contextlib.suppress(UnparseableWebhook):
         ADAPTER.parse(raw_webhook("aivo", orjson.dumps(doc)))

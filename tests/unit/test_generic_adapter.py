@@ -10,7 +10,6 @@ from typing import Any
 import orjson
 import pytest
 from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from schemas.errors import ConfigurationError
 from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook
@@ -24,7 +23,7 @@ from streams.adapters.generic import (
 )
 from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, raw_webhook
+from tests.factories import FIXTURES, json_documents, raw_webhook
 
 ADAPTER = GenericAdapter("generic")
 RECEIVED_AT = 1_750_030_100_000
@@ -340,22 +339,10 @@ _KEYS = [
     "received",
     "Number_Not_Found",
 ]
-_SCALARS = (
-    st.none() | st.booleans() | st.integers(-5, 2_000_000_000_000) | st.floats(allow_nan=True) | st.text(max_size=8)
-)
-
-
-def _json(keys: list[str]) -> st.SearchStrategy[object]:
-    words = st.sampled_from(keys) | st.text(max_size=4)
-    return st.recursive(
-        _SCALARS | st.sampled_from(keys),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
-        max_leaves=25,
-    )
 
 
 @settings(max_examples=400, deadline=None)
-@given(doc=_json(_KEYS))
+@given(doc=json_documents(_KEYS))
 def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
     with contextlib.suppress(UnparseableWebhook):
         ADAPTER.parse(raw_webhook("generic", orjson.dumps(doc)))
