@@ -15,7 +15,7 @@ from typing import Any
 from schemas.envelope import RawWebhook
 from streams.adapters import meta
 from streams.adapters._fields import event_time, load_json, optional_str, require_str
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent, mask_number
 from streams.domain.status import Status
 
@@ -76,16 +76,13 @@ def _event(raw: RawWebhook, item: dict[str, Any], where: str) -> StatusEvent:
     )
     campaign = _object(item, "campaign", where)
     recipient = _object(item, "recipient", where)
-    return StatusEvent(
-        provider=raw.provider,
-        channel=raw.channel,
+    return new_event(
+        raw,
         message_id=require_str(item, "message_id", where),
         status=status,
         provider_status=word,
         occurred_at=occurred_at,
-        received_at=raw.received_at,
         time_from_receipt=flagged,
-        request_id=raw.request_id,
         recipient=mask_number(optional_str(recipient, "id")),
         campaign=optional_str(campaign, "id") or optional_str(campaign, "name"),
         # Engage sends WhatsApp's own message ids, so its error codes are Meta's.

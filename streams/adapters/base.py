@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Protocol
+from typing import Any, Protocol
 
 from schemas.envelope import RawWebhook
 from schemas.errors import StatusflowError
@@ -35,6 +35,17 @@ class ParseResult:
     ignored: int = 0
     ignored_reasons: tuple[str, ...] = ()
     channel_events: tuple[ChannelEvent, ...] = ()
+
+
+def new_event(raw: RawWebhook, **fields: Any) -> StatusEvent:
+    """A StatusEvent of this webhook: provider, channel, request id and receipt time from the envelope."""
+    return StatusEvent(
+        provider=raw.provider,
+        channel=raw.channel,
+        received_at=raw.received_at,
+        request_id=raw.request_id,
+        **fields,
+    )
 
 
 class Adapter(Protocol):

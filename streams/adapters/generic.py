@@ -48,7 +48,7 @@ from typing import Any
 from schemas.envelope import RawWebhook
 from schemas.errors import ConfigurationError
 from streams.adapters._fields import as_text, event_time, load_json
-from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook
+from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent, mask_number
 from streams.domain.status import FailureReason, Status
 
@@ -309,16 +309,13 @@ class GenericAdapter:
         if rule.status is Status.FAILED:
             reason = rule.reason or config.error_reasons.get(code or "", FailureReason.ERROR)
         events.append(
-            StatusEvent(
-                provider=raw.provider,
-                channel=raw.channel,
+            new_event(
+                raw,
                 message_id=message_id,
                 status=rule.status,
                 provider_status=word,
                 occurred_at=occurred_at,
-                received_at=raw.received_at,
                 time_from_receipt=flagged,
-                request_id=raw.request_id,
                 recipient=mask_number(self._text(item, "recipient")),
                 campaign=self._text(item, "campaign"),
                 failure_reason=reason,

@@ -19,7 +19,7 @@ from typing import Any
 from schemas.envelope import RawWebhook
 from streams.adapters import meta
 from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent, mask_number
 from streams.domain.status import FailureReason, Status
 
@@ -102,16 +102,13 @@ def _v2_event(raw: RawWebhook, doc: dict[str, Any]) -> StatusEvent:
         time_value, time_where = doc.get("timestamp"), "timestamp"
     occurred_at, flagged = event_time(time_value, raw.received_at, time_where)
     code = optional_str(detail, "code")
-    return StatusEvent(
-        provider=raw.provider,
-        channel=raw.channel,
+    return new_event(
+        raw,
         message_id=message_id,
         status=status,
         provider_status=word,
         occurred_at=occurred_at,
-        received_at=raw.received_at,
         time_from_receipt=flagged,
-        request_id=raw.request_id,
         recipient=mask_number(optional_str(payload, "destination")),
         failure_reason=failure_reason(code) if status is Status.FAILED else None,
         error_code=code,

@@ -6,7 +6,7 @@ from typing import Any
 
 from schemas.envelope import RawWebhook
 from streams.adapters._fields import event_time, list_of_objects, load_json_object, optional_str, require_str
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent, mask_number
 from streams.domain.status import FailureReason, Status
 
@@ -74,16 +74,13 @@ class InfobipAdapter:
             code, error = None, {}
         if status is Status.FAILED and optional_str(error, "name") in NOT_FOUND_ERRORS:
             reason = FailureReason.NOT_FOUND
-        return StatusEvent(
-            provider=raw.provider,
-            channel=raw.channel,
+        return new_event(
+            raw,
             message_id=message_id,
             status=status,
             provider_status=word,
             occurred_at=occurred_at,
-            received_at=raw.received_at,
             time_from_receipt=flagged,
-            request_id=raw.request_id,
             recipient=mask_number(optional_str(report, "to")),
             campaign=optional_str(report, "callbackData"),
             failure_reason=reason,

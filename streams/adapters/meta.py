@@ -18,7 +18,7 @@ from streams.adapters._fields import (
     optional_str,
     require_str,
 )
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent, mask_number
 from streams.domain.status import FailureReason, Status
 
@@ -107,16 +107,13 @@ def status_event(
     occurred_at, flagged = event_time(status.get("timestamp"), raw.received_at, f"{where}.timestamp")
     conversation = status.get("conversation")
     pricing = status.get("pricing")
-    return StatusEvent(
-        provider=raw.provider,
-        channel=raw.channel,
+    return new_event(
+        raw,
         message_id=require_str(status, "id", where),
         status=canonical,
         provider_status=word,
         occurred_at=occurred_at,
-        received_at=raw.received_at,
         time_from_receipt=flagged,
-        request_id=raw.request_id,
         recipient=mask_number(optional_str(status, "recipient_id")),
         campaign=optional_str(status, "biz_opaque_callback_data"),
         failure_reason=failure_reason(code) if canonical is Status.FAILED else None,

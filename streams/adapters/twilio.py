@@ -5,8 +5,8 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from schemas.envelope import RawWebhook
-from streams.adapters.base import ParseResult, UnparseableWebhook
-from streams.domain.events import StatusEvent, mask_number
+from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
+from streams.domain.events import mask_number
 from streams.domain.status import FailureReason, Status
 
 # Twilio's MessageStatus words (Message resource, "Outbound Message Status in Status Callbacks").
@@ -67,16 +67,13 @@ class TwilioAdapter:
         # such a time out, so a re-delivered callback is still a duplicate.
         return ParseResult(
             events=(
-                StatusEvent(
-                    provider=raw.provider,
-                    channel=raw.channel,
+                new_event(
+                    raw,
                     message_id=message_id,
                     status=status,
                     provider_status=word,
                     occurred_at=raw.received_at,
-                    received_at=raw.received_at,
                     time_from_receipt=True,
-                    request_id=raw.request_id,
                     recipient=mask_number(_address(_first(form, "To"))),
                     failure_reason=_reason(code) if status is Status.FAILED else None,
                     # "0" is what some callbacks carry when there is no error.

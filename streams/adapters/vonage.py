@@ -6,8 +6,8 @@ from typing import Any
 
 from schemas.envelope import RawWebhook
 from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
-from streams.adapters.base import ParseResult, UnparseableWebhook
-from streams.domain.events import StatusEvent, mask_number
+from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
+from streams.domain.events import mask_number
 from streams.domain.status import FailureReason, Status
 
 # The documented Messages API statuses (WhatsApp status callbacks; SDK MessageStatus.Status).
@@ -52,16 +52,13 @@ class VonageAdapter:
             reason = FailureReason.NOT_FOUND if code in NOT_FOUND_CODES else FailureReason.ERROR
         return ParseResult(
             events=(
-                StatusEvent(
-                    provider=raw.provider,
-                    channel=raw.channel,
+                new_event(
+                    raw,
                     message_id=message_id,
                     status=status,
                     provider_status=word,
                     occurred_at=occurred_at,
-                    received_at=raw.received_at,
                     time_from_receipt=flagged,
-                    request_id=raw.request_id,
                     recipient=mask_number(optional_str(doc, "to")),
                     campaign=optional_str(doc, "client_ref"),
                     failure_reason=reason,
