@@ -1,0 +1,1 @@
+"""The `statusflow` command line."""
