@@ -41,6 +41,9 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def _watch(procs: list[subprocess.Popen[bytes]]) -> None:
     """Until Ctrl-C or SIGTERM; a child that dies ends the run (its log says why)."""
+    # Installed explicitly: a shell without job control starts background commands with
+    # SIGINT ignored, and Python keeps that disposition.
+    signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     while True:
         for proc in procs:
