@@ -142,7 +142,13 @@ def contributions(
 
     def add(at: int) -> list[WindowAggregate]:
         start = window_start(at, window_ms)
-        return [out.setdefault((scope, start), WindowAggregate()) for scope in scopes]
+        found = []
+        for scope in scopes:
+            agg = out.get((scope, start))
+            if agg is None:  # not setdefault: building an unused aggregate costs three Counters
+                agg = out[(scope, start)] = WindowAggregate()
+            found.append(agg)
+        return found
 
     for status in RANKED:
         at = after.time_of(status)

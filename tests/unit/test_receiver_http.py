@@ -147,7 +147,12 @@ async def test_broker_outage_spools_then_drains_in_order_once_the_broker_is_back
     publisher.fail = False
 
     async def drained() -> bool | None:
-        return True if len(publisher.on("wa.webhooks.raw")) == 3 else None
+        # The drainer hands the last record over before it marks the broker up again: wait
+        # for both, or the next webhook may still (correctly) take the spool path.
+        if len(publisher.on("wa.webhooks.raw")) != 3:
+            return None
+        ready = await client.get("/readyz")
+        return True if (await ready.json())["broker"] == "up" else None
 
     await wait_until(drained, within=10, what="the spool drained into the publisher")
     assert [key.decode() for key, _ in publisher.on("wa.webhooks.raw")] == ids
