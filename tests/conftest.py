@@ -10,9 +10,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 
 from devkit import kafka_local
 from schemas.settings import KafkaSettings, TopicNames
+
+# A shared 2-core machine stalls now and then: a per-example deadline would fail property
+# tests for the machine's sake, not the code's. Example counts stay as each test sets them.
+settings.register_profile("statusflow", deadline=None)
+settings.load_profile("statusflow")
 
 
 @pytest.fixture(scope="session")

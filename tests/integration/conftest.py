@@ -85,10 +85,10 @@ def start_worker(kafka_settings: KafkaSettings, unique_id: str, tmp_path: Path) 
 
 
 @pytest.fixture
-async def receiver_url(kafka_settings: KafkaSettings) -> AsyncIterator[str]:
-    """The real receiver app with its real Kafka producer, on a loopback port."""
+async def receiver_url(kafka_settings: KafkaSettings, tmp_path: Path) -> AsyncIterator[str]:
+    """The real receiver app with its real Kafka producer, on a loopback port, its own spool."""
     await ensure_topics(kafka_settings)
-    settings = ReceiverSettings(**kafka_settings.model_dump())
+    settings = ReceiverSettings(**kafka_settings.model_dump(), spool_dir=tmp_path / "spool")
     server = TestServer(create_app(settings), host="127.0.0.1")
     await server.start_server()
     try:
