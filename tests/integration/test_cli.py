@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from schemas.settings import KafkaSettings
-from tests.integration.stream_data import mixed_stream
+from statusflow_cli.samples import mixed_stream
+from tests.integration.conftest import WorkerFactory
 from tests.integration.test_pipeline import produce_raw
 
 pytestmark = pytest.mark.integration
@@ -25,7 +26,7 @@ async def _cli(settings: KafkaSettings, *args: str) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "statusflow_cli.main", *args, env=env, stdout=asyncio.subprocess.PIPE
     )
-    out, _ = await asyncio.wait_for(proc.communicate(), timeout=60)
+    out, _ = await asyncio.wait_for(proc.communicate(), timeout=120)
     return proc.returncode or 0, out.decode()
 
 
@@ -44,3 +45,15 @@ async def test_topics_creates_the_contract_and_tail_prints_decoded_records(kafka
     assert len(lines) == 5
     assert {line["schema"] for line in lines} == {"raw_webhook"}
     assert {line["request_id"] for line in lines} <= {w.request_id for w in stream.webhooks}
+
+
+async def test_demo_posts_every_provider_and_the_worker_shows_each_expected_state(
+    kafka_settings: KafkaSettings, receiver_url: str, start_worker: WorkerFactory
+) -> None:
+    worker = start_worker()
+    code, out = await _cli(
+        kafka_settings, "demo", "--url", receiver_url, "--worker-url", worker.url, "--messages", "1", "--check"
+    )
+    assert code == 0, out + worker.log_tail()
+    assert "of 9 providers" in out
+    assert "reached their expected state" in out

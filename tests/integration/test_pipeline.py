@@ -18,11 +18,11 @@ from devkit.kafka_local import free_port
 from schemas.codec import codec
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
+from statusflow_cli.samples import MixedStream, meta, mixed_stream, reference_fold
 from streams.domain.lattice import MessageState
 from streams.records import state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
-from tests.integration.stream_data import MixedStream, meta, mixed_stream, reference_fold
 
 pytestmark = pytest.mark.integration
 

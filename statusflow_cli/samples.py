@@ -1,10 +1,13 @@
-"""A deterministic mixed stream of provider webhooks, and the reference fold of it."""
+"""Sample webhooks of every provider and their reference fold, for `statusflow demo` and the tests.
+
+The stream has repeats, out-of-order deliveries, failures and a channel logout.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import random
+from collections.abc import Callable
 from urllib.parse import urlencode
 
 import orjson
@@ -145,8 +148,10 @@ def generic(message_id: str, status: str, offset_s: int, error_code: int | None 
     return orjson.dumps(body), JSON
 
 
+Builder = Callable[[str, str, int, int | None], tuple[bytes, str]]
+
 # (provider, builder, lifecycle of (provider status, seconds after T0, error code)) per message kind.
-LIFECYCLES = {
+LIFECYCLES: dict[str, tuple[Builder, list[list[tuple[str, int, int | None]]]]] = {
     "meta": (meta, [[("sent", 0, None), ("delivered", 3, None), ("read", 20, None)],
                     [("sent", 0, None), ("read", 9, None)],
                     [("sent", 0, None), ("failed", 4, 131026)]]),
@@ -182,7 +187,7 @@ class MixedStream:
 
 def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = True, prefix: str = "") -> MixedStream:
     """Every lifecycle of every provider, shuffled, each webhook delivered twice when `repeat_all`."""
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - a reproducible shuffle, not a secret
     bodies: list[tuple[str, bytes, str]] = []
     for provider, (build, lifecycles) in LIFECYCLES.items():
         for kind, lifecycle in enumerate(lifecycles):
@@ -220,5 +225,5 @@ def reference_fold(webhooks: list[RawWebhook]) -> dict[str, MessageState]:
         result = normalize(webhook.to_avro())
         assert result.dead_letter_reason is None, result.dead_letter_reason
         for event in result.events:
-            states[event.message_key] = functools.reduce(merge, [event], states.get(event.message_key))  # type: ignore[arg-type]
+            states[event.message_key] = merge(states.get(event.message_key), event)
     return states
