@@ -7,7 +7,7 @@ import enum
 import hashlib
 
 from streams.domain.events import StatusEvent
-from streams.domain.lattice import MessageState, initial, merge, seen_id
+from streams.domain.lattice import AT_FIELD, MessageState, initial, merge, seen_id
 from streams.domain.status import RANKED
 
 
@@ -53,38 +53,41 @@ def change_record(before: MessageState | None, after: MessageState, event: Statu
     """The StatusChange record (schemas/status_change.avsc) with a deterministic id."""
     status = after.status
     assert status is not None  # merge of a ranked event always yields a ranked status
-    times = {f"{s.value}_at": after.time_of(s) for s in RANKED}
+    times = _times(after)
     fingerprint = "|".join(f"{k}={v}" for k, v in sorted(times.items()))
     digest = hashlib.blake2b(f"{after.message_key}|{fingerprint}".encode(), digest_size=12)
-    failure = after.failure
-    return {
-        "change_id": digest.hexdigest(),
-        "message_key": after.message_key,
-        "provider": after.provider,
-        "channel": after.channel,
-        "message_id": after.message_id,
-        "campaign": after.campaign,
-        "recipient": after.recipient,
-        "correlation_id": after.correlation_id,
-        "previous_status": before.status.value if before and before.status else None,
-        "status": status.value,
-        "event_id": event.event_id,
-        **times,
-        "delivered_implied": after.delivered_implied,
-        "failure_reason": failure.reason.value if failure else None,
-        "error_code": failure.error_code if failure else None,
-        "error_title": failure.error_title if failure else None,
-        "anomaly": after.anomaly,
-    }
+    previous = before.status.value if before and before.status else None
+    return _record(
+        after, times, change_id=digest.hexdigest(), previous=previous, status=status.value, event_id=event.event_id
+    )
 
 
 def expired_record(state: MessageState, at: int) -> dict[str, object]:
     """The StatusChange of an unfinished message leaving the table: status `expired`."""
-    times = {f"{s.value}_at": state.time_of(s) for s in RANKED}
+    times = _times(state)
     digest = hashlib.blake2b(f"{state.message_key}|expired|{sorted(times.items())}".encode(), digest_size=12)
+    previous = state.status.value if state.status else None
+    return _record(
+        state, times, change_id=digest.hexdigest(), previous=previous, status="expired", event_id=f"retention:{at}"
+    )
+
+
+def _times(state: MessageState) -> dict[str, int | None]:
+    return {AT_FIELD[s]: state.time_of(s) for s in RANKED}
+
+
+def _record(
+    state: MessageState,
+    times: dict[str, int | None],
+    *,
+    change_id: str,
+    previous: str | None,
+    status: str,
+    event_id: str,
+) -> dict[str, object]:
     failure = state.failure
     return {
-        "change_id": digest.hexdigest(),
+        "change_id": change_id,
         "message_key": state.message_key,
         "provider": state.provider,
         "channel": state.channel,
@@ -92,9 +95,9 @@ def expired_record(state: MessageState, at: int) -> dict[str, object]:
         "campaign": state.campaign,
         "recipient": state.recipient,
         "correlation_id": state.correlation_id,
-        "previous_status": state.status.value if state.status else None,
-        "status": "expired",
-        "event_id": f"retention:{at}",
+        "previous_status": previous,
+        "status": status,
+        "event_id": event_id,
         **times,
         "delivered_implied": state.delivered_implied,
         "failure_reason": failure.reason.value if failure else None,

@@ -75,6 +75,11 @@ class MessageState:
         return value
 
     @property
+    def last_event_at(self) -> int:
+        """The latest time of any ranked status seen (0 before any)."""
+        return max((t for _, f in _FIELDS_HIGHEST_FIRST if (t := getattr(self, f)) is not None), default=0)
+
+    @property
     def delivered_implied(self) -> bool:
         """Read without a delivery report: Meta skips `delivered` when both happen together."""
         return self.delivered_at is None and self.read_at is not None

@@ -27,9 +27,7 @@ class Retention:
 
     def expiry(self, state: MessageState) -> int:
         """When `state` may leave the table."""
-        times = (state.queued_at, state.created_at, state.sent_at, state.failed_at, state.delivered_at, state.read_at)
-        last = max((t for t in times if t is not None), default=0)
-        return last + (self.finished_ms if state.status in FINISHED else self.unfinished_ms)
+        return state.last_event_at + (self.finished_ms if state.status in FINISHED else self.unfinished_ms)
 
 
 class RetentionIndex:
@@ -45,8 +43,7 @@ class RetentionIndex:
 
     def note(self, key: bytes, state: MessageState) -> None:
         """Index a message whose state was just written."""
-        times = (state.queued_at, state.created_at, state.sent_at, state.failed_at, state.delivered_at, state.read_at)
-        self.watermark = max([self.watermark, *(t for t in times if t is not None)])
+        self.watermark = max(self.watermark, state.last_event_at)
         heapq.heappush(self._heap, (self._retention.expiry(state), key))
 
     def due(self) -> list[bytes]:

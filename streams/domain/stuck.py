@@ -25,19 +25,7 @@ class StuckIndex:
 
     def note(self, key: bytes, state: MessageState) -> None:
         """Index a message whose state was just written."""
-        times = [
-            t
-            for t in (
-                state.queued_at,
-                state.created_at,
-                state.sent_at,
-                state.failed_at,
-                state.delivered_at,
-                state.read_at,
-            )
-            if t
-        ]
-        self.watermark = max([self.watermark, *times])
+        self.watermark = max(self.watermark, state.last_event_at)
         if state.status is Status.SENT and state.sent_at is not None:
             heapq.heappush(self._heap, (state.sent_at, key))
 
