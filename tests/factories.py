@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from hypothesis import strategies as st
@@ -65,3 +66,8 @@ def json_documents(keys: list[str]) -> st.SearchStrategy[object]:
         lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
         max_leaves=25,
     )
+
+
+def event_fields(event: StatusEvent) -> dict[str, object]:
+    """Every field of an event plus its message key: what the adapter tests compare in full."""
+    return dataclasses.asdict(event) | {"message_key": event.message_key}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 from typing import Any
 
 import orjson
@@ -14,7 +13,7 @@ from streams.adapters.aivo import AivoAdapter
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, json_documents, raw_webhook
+from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook
 
 ADAPTER = AivoAdapter()
 RECEIVED_AT = 1_750_030_100_000
@@ -87,7 +86,7 @@ CASES: dict[str, dict[str, Any]] = {
 def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
     result = parse(name)
     (event,) = result.events
-    assert dataclasses.asdict(event) | {"message_key": event.message_key} == fields
+    assert event_fields(event) == fields
     assert result.ignored == 0
 
 

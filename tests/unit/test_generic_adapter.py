@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import tomllib
 from typing import Any
 
@@ -23,7 +22,7 @@ from streams.adapters.generic import (
 )
 from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, json_documents, raw_webhook
+from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook
 
 ADAPTER = GenericAdapter("generic")
 RECEIVED_AT = 1_750_030_100_000
@@ -99,7 +98,7 @@ CASES: dict[str, dict[str, Any]] = {
 def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
     result = parse(name)
     (event,) = result.events
-    assert dataclasses.asdict(event) | {"message_key": event.message_key} == fields
+    assert event_fields(event) == fields
     assert result.ignored == 0
     assert result.channel_events == ()
 
@@ -182,7 +181,7 @@ def custom_adapter() -> GenericAdapter:
 def test_a_provider_by_configuration_alone() -> None:
     result = parse("custom_nested_batch.json", custom_adapter())
     acme = {"provider": "acme"}
-    assert [dataclasses.asdict(e) | {"message_key": e.message_key} for e in result.events] == [
+    assert [event_fields(e) for e in result.events] == [
         expected(
             "n-1",
             Status.DELIVERED,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 import orjson
@@ -13,7 +12,7 @@ from hypothesis import strategies as st
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.infobip import InfobipAdapter
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, raw_webhook
+from tests.factories import FIXTURES, event_fields, raw_webhook
 
 ADAPTER = InfobipAdapter()
 MID = "7f3c1e2a-9b4d-4c6e-8a1f-2d3b5c7e9a10"
@@ -57,7 +56,7 @@ def expected(status: Status, word: str, **overrides: Any) -> dict[str, Any]:
 
 
 def as_fields(result: ParseResult) -> list[dict[str, Any]]:
-    return [dataclasses.asdict(e) | {"message_key": e.message_key} for e in result.events]
+    return [event_fields(e) for e in result.events]
 
 
 SEEN = expected(Status.READ, "SEEN", occurred_at=SEEN_AT, campaign=None)

@@ -14,7 +14,7 @@ from schemas.envelope import RawWebhook
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.twilio import STATUS_MAP, TwilioAdapter
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, raw_webhook
+from tests.factories import FIXTURES, event_fields, raw_webhook
 
 ADAPTER = TwilioAdapter()
 FORM = "application/x-www-form-urlencoded"
@@ -102,7 +102,7 @@ CASES: dict[str, dict[str, Any]] = {
 def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
     result = parse(name)
     (event,) = result.events
-    actual = dataclasses.asdict(event) | {"message_key": event.message_key}
+    actual = event_fields(event)
     assert actual == fields
     assert result.ignored == 0
 

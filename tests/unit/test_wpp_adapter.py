@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import tomllib
 from typing import Any
 
@@ -17,7 +16,7 @@ from streams.adapters.generic import GenericAdapter, StatusRule
 from streams.adapters.registry import adapter_for
 from streams.adapters.wpp import WPP_PRESET, load_generic_config, load_wpp_config
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, json_documents, raw_webhook
+from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook
 
 ADAPTER = GenericAdapter("wpp", WPP_PRESET)
 RECEIVED_AT = 1_750_030_100_000
@@ -77,7 +76,7 @@ CASES: dict[str, dict[str, Any]] = {
 def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
     result = parse(name)
     (event,) = result.events
-    assert dataclasses.asdict(event) | {"message_key": event.message_key} == fields
+    assert event_fields(event) == fields
     assert result.channel_events == ()
 
 
@@ -121,7 +120,7 @@ ENTREGUE = "delivered"
 def test_an_operator_adapts_the_preset_without_code() -> None:
     config = load_wpp_config(tomllib.loads(OPERATOR_TOML))
     (event,) = parse("custom_fields.json", GenericAdapter("wpp", config)).events
-    assert dataclasses.asdict(event) | {"message_key": event.message_key} == expected(
+    assert event_fields(event) == expected(
         Status.DELIVERED,
         "ENTREGUE",
         1_750_030_020_000,
