@@ -53,9 +53,20 @@ class WorkerProcess:
 WorkerFactory = Callable[..., WorkerProcess]
 
 
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Keep each phase's report on the item, so fixtures can tell whether the test failed."""
+    report = yield
+    setattr(item, f"report_{report.when}", report)
+    return report
+
+
 @pytest.fixture
-def start_worker(kafka_settings: KafkaSettings, unique_id: str, tmp_path: Path) -> Iterator[WorkerFactory]:
-    """Start workers on this test's topics and app id; all are stopped at the end."""
+def start_worker(
+    kafka_settings: KafkaSettings, unique_id: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Iterator[WorkerFactory]:
+    """Start workers on this test's topics and app id; all are stopped at the end, and when the
+    test failed their logs' ends are printed (CI shows only what pytest prints)."""
     started: list[WorkerProcess] = []
 
     def factory(name: str = "w", **env_overrides: str) -> WorkerProcess:
@@ -82,6 +93,10 @@ def start_worker(kafka_settings: KafkaSettings, unique_id: str, tmp_path: Path) 
     yield factory
     for worker in started:
         worker.stop()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        for worker in started:
+            print(f"\n----- {worker.log.name} (last 60 lines) -----\n{worker.log_tail(60)}")  # noqa: T201 - shown by pytest on failure
 
 
 @pytest.fixture
