@@ -24,6 +24,7 @@ from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics, topic_specs
+from statusflow_cli import dashboard
 from statusflow_cli.samples import mixed_stream
 from streams.records import state_view
 
@@ -223,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="rebuild derived topics and tables from the raw log (see --help)")
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m streams.replay")
     replay.set_defaults(func=cmd_replay)
+    dashboard.add_parser(sub)
     return parser
 
 
