@@ -145,12 +145,13 @@ class DashboardService:
         assigned = [TopicPartition(topic, p) for topic, numbers in sorted(found.items()) for p in numbers]
         consumer.assign(assigned)
         since = now_ms() - self._settings.dashboard_lookback_s * 1000
+        # End offsets first, as numbers: a partition with nothing that recent starts at the end
+        # it had before the time lookup, so a record produced in between is still read (a lazy
+        # seek_to_end would resolve later and skip it).
+        ends = await consumer.end_offsets(assigned)
         offsets = await consumer.offsets_for_times(dict.fromkeys(assigned, since))
         for tp, found_offset in offsets.items():
-            if found_offset is None:
-                await consumer.seek_to_end(tp)  # nothing that recent: only new records
-            else:
-                consumer.seek(tp, found_offset.offset)
+            consumer.seek(tp, ends[tp] if found_offset is None else found_offset.offset)
 
     async def _read(self, consumer: AIOKafkaConsumer, folds: dict[str, tuple[str, Fold]]) -> None:
         codecs = {topic: codec(name) for topic, (name, _) in folds.items()}

@@ -86,7 +86,7 @@ function renderKpis(snap, rows) {
     kpi("read_rate", "read rate", r.read_rate, pct(r.read_rate), `${num(t.read)} read`),
     kpi("failure_rate", "failure rate", r.failure_rate, pct(r.failure_rate), `${num(t.failed)} failed`, t.failed ? "bad" : ""),
     kpi("dead_letters", "dead letters", snap.dead_letters.count, num(snap.dead_letters.count), "distinct webhooks", snap.dead_letters.count ? "bad" : ""),
-    kpi("consumer_lag", "consumer lag", lag.error ? null : lag.total, lag.error ? "?" : num(lag.total), lag.error ? "not measured" : "records behind", lag.total > 0 ? "bad" : ""),
+    kpi("consumer_lag", "consumer lag", lag.error ? null : lag.total, lag.error ? "?" : num(lag.total), lag.error ? "not measured" : "records behind"),
     kpi("requests_rate", "receiver req/s", rec.rate, rec.rate === null ? "–" : rec.rate.toFixed(1), `${num(rec.total)} requests`),
     kpi("alerts_firing", "firing", firing, num(firing), `${num(snap.alerts.seen)} alerts seen`, firing ? "bad" : ""),
   );
@@ -101,15 +101,16 @@ function funnelTable(id, rows, label, scopeAttr) {
     table.replaceChildren(h("tbody", {}, h("tr", {}, h("td", { class: "empty" }, "no metric windows yet"))));
     return;
   }
-  const head = h("tr", {}, h("th", {}, label), ...STATUSES.map((st) => h("th", {}, h("span", { class: "dot", style: `background:${COLORS[st]}` }), st)),
-    h("th", {}, "delivery"), h("th", {}, "read"), h("th", {}, "failure"));
+  const sm = (st) => (st === "created" ? "hide-sm" : null); // rarely used; rates are in the key figures
+  const head = h("tr", {}, h("th", {}, label), ...STATUSES.map((st) => h("th", { class: sm(st) }, h("span", { class: "dot", style: `background:${COLORS[st]}` }), st)),
+    h("th", { class: "hide-sm" }, "delivery"), h("th", { class: "hide-sm" }, "read"), h("th", { class: "hide-sm" }, "failure"));
   const body = rows.map((row) => {
     const top = Math.max(1, ...STATUSES.map((st) => row.counts[st]));
     return h("tr", { "data-scope": row[scopeAttr] },
       h("td", {}, row.label),
-      ...STATUSES.map((st) => h("td", { class: "n", "data-status": st, "data-value": row.counts[st] }, num(row.counts[st]),
+      ...STATUSES.map((st) => h("td", { class: `n ${sm(st) || ""}`, "data-status": st, "data-value": row.counts[st] }, num(row.counts[st]),
         h("span", { class: "bar", style: `width:calc(${(100 * row.counts[st]) / top}% - 8px);background:${COLORS[st]}` }))),
-      h("td", {}, pct(row.rates.delivery_rate)), h("td", {}, pct(row.rates.read_rate)), h("td", {}, pct(row.rates.failure_rate)));
+      h("td", { class: "hide-sm" }, pct(row.rates.delivery_rate)), h("td", { class: "hide-sm" }, pct(row.rates.read_rate)), h("td", { class: "hide-sm" }, pct(row.rates.failure_rate)));
   });
   table.replaceChildren(h("thead", {}, head), h("tbody", {}, body));
 }
@@ -139,7 +140,8 @@ function chart(id, points, lines, opts) {
   }
   const W = 600, H = opts.height || 220, L = 44, R = 10, T = 10, B = 26;
   const max = opts.max || Math.max(1, ...points.flatMap((p) => lines.map((l) => p[l.key] ?? 0)));
-  const x = (i) => L + (points.length === 1 ? (W - L - R) / 2 : (i * (W - L - R)) / (points.length - 1));
+  const slot = (W - L - R) / points.length; // one slot per window, points in the middle of theirs
+  const x = (i) => L + slot * (i + 0.5);
   const y = (v) => T + (H - T - B) * (1 - v / max);
   const svg = s("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": opts.title || "chart" });
   for (const f of [0, 0.25, 0.5, 0.75, 1]) {
@@ -150,15 +152,14 @@ function chart(id, points, lines, opts) {
   const days = new Set(points.map((p) => new Date(p.t).toISOString().slice(0, 10)));
   points.forEach((p, i) => {
     if (i % step === 0 || i === points.length - 1) {
-      const anchor = points.length > 1 && i === 0 ? "start" : points.length > 1 && i === points.length - 1 ? "end" : "middle";
-      svg.append(s("text", { x: x(i), y: H - 8, "text-anchor": anchor }, opts.label ? opts.label(p) : shortWhen(p.t, days.size > 1)));
+      svg.append(s("text", { x: x(i), y: H - 8, "text-anchor": "middle" }, opts.label ? opts.label(p) : shortWhen(p.t, days.size > 1)));
     }
   });
   for (const line of lines) {
     const pts = points.map((p, i) => [i, p[line.key]]).filter(([, v]) => v !== null && v !== undefined);
     if (!pts.length) continue;
     if (opts.bars) {
-      const bw = Math.max(2, Math.min(18, (W - L - R) / points.length / (lines.length + 1)));
+      const bw = Math.max(2, Math.min(18, slot / (lines.length + 1)));
       const li = lines.indexOf(line);
       for (const [i, v] of pts) {
         svg.append(s("rect", { x: x(i) - (bw * lines.length) / 2 + li * bw, y: y(v), width: bw - 1, height: Math.max(0, y(0) - y(v)), fill: line.color },
@@ -209,9 +210,9 @@ function renderLatency(snap, scope) {
     h("tr", { "data-scope": r.key }, h("td", {}, r.key),
       ...["p50", "p90", "p99"].map((q) => h("td", {}, ms(r.sent_to_delivered_ms[q]))),
       ...["p50", "p90", "p99"].map((q) => h("td", {}, ms(r.delivered_to_read_ms[q]))),
-      h("td", {}, shortWhen(r.window_start, true))));
-  const groups = h("tr", {}, h("th", {}), h("th", { class: "group", colspan: 3 }, "sent → delivered"), h("th", { class: "group", colspan: 3 }, "delivered → read"), h("th", {}));
-  table("latency", ["channel", "p50", "p90", "p99", "p50", "p90", "p99", "window (UTC)"], rows, "no latency measured yet", { groups });
+      h("td", { class: "hide-sm" }, shortWhen(r.window_start, true))));
+  const groups = h("tr", {}, h("th", {}), h("th", { class: "group", colspan: 3 }, "sent → delivered"), h("th", { class: "group", colspan: 3 }, "delivered → read"), h("th", { class: "hide-sm" }));
+  table("latency", ["channel", "p50", "p90", "p99", "p50", "p90", "p99", ["window (UTC)", "hide-sm"]], rows, "no latency measured yet", { groups });
 }
 
 function renderRequests(snap) {
@@ -227,15 +228,17 @@ function renderRequests(snap) {
 
 function renderAlerts(snap, scope) {
   const a = snap.alerts;
-  document.getElementById("alerts-summary").textContent = `${num(a.seen)} distinct alerts seen · ${a.firing.length} firing`;
+  const summary = document.getElementById("alerts-summary");
+  summary.textContent = `${num(a.seen)} distinct alerts seen · ${a.firing.length} firing`;
+  summary.dataset.seen = a.seen;
   const match = (al) => scope === "all" || `${al.provider}:${al.channel}` === scope;
   replace("firing", ...(a.firing.filter(match).length ? [h("div", { class: "firing" }, a.firing.filter(match).map((al) =>
     h("span", { class: "pill", "data-firing": al.kind }, `${al.kind} · ${al.provider}:${al.channel} since ${when(al.occurred_at)}`)))] : []));
   const rows = a.latest.filter(match).slice(0, 25).map((al) =>
     h("tr", { "data-alert": al.alert_id, "data-kind": al.kind },
-      h("td", {}, when(al.occurred_at)), h("td", { class: "l" }, h("span", { class: `sev ${al.severity}` }, al.severity)),
-      h("td", { class: "l" }, al.kind), h("td", { class: "l" }, `${al.provider}:${al.channel}`), h("td", { class: "text" }, al.detail)));
-  table("alerts", ["event time (UTC)", ["severity", "l"], ["kind", "l"], ["channel", "l"], ["detail", "l"]], rows, "no alerts");
+      h("td", { class: "l" }, when(al.occurred_at)), h("td", { class: "l" }, h("span", { class: `sev ${al.severity}` }, al.severity)),
+      h("td", { class: "l hide-sm" }, al.kind), h("td", { class: "l hide-sm" }, `${al.provider}:${al.channel}`), h("td", { class: "text" }, al.detail)));
+  table("alerts", [["event time (UTC)", "l"], ["severity", "l"], ["kind", "l hide-sm"], ["channel", "l hide-sm"], ["detail", "l"]], rows, "no alerts");
 }
 
 function renderLag(snap) {
