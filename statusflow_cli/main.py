@@ -127,7 +127,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    stream = mixed_stream(messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix)
+    # Recent event times (the lifecycles span under two minutes): a live worker would retire
+    # messages whose times are older than its retention at once.
+    stream = mixed_stream(
+        messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix, t0=int(time.time()) - 300
+    )
     base = args.url.rstrip("/")
     accepted = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
