@@ -7,5 +7,6 @@ COPY streams streams
 COPY schemas schemas
 COPY devkit devkit
 COPY dashboard dashboard
+COPY statusflow_cli statusflow_cli
 RUN pip install --no-cache-dir .
 USER nobody

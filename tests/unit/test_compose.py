@@ -182,3 +182,13 @@ def test_dashboard_queries_name_only_metrics_the_processes_export(dashboard: Pat
             used |= names
     # Every process is on the dashboard.
     assert {name.split("_")[1] for name in used} == {"receiver", "worker", "dashboard"}
+
+
+def test_the_image_copies_every_installed_package() -> None:
+    """`pip install .` in the image installs what pyproject lists: each package must be copied in."""
+    import tomllib
+
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    packages = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
+    copied = set(re.findall(r"^COPY (\w+) \1$", (REPO / "Dockerfile").read_text(encoding="utf-8"), re.MULTILINE))
+    assert packages <= copied, f"Dockerfile does not copy {sorted(packages - copied)}"
