@@ -32,7 +32,7 @@ import pyarrow.parquet as pq
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from schemas.errors import StatusflowError
-from statusflow_consumer import Decoded, decode_message
+from statusflow_consumer import Decoded, decode_message, partitions_of
 from statusflow_consumer.parquet import ROWS, PartFile, event_date, last_exported, to_table
 
 log = logging.getLogger(__name__)
@@ -152,9 +152,7 @@ class ParquetExport:
 
     async def _consume(self, consumer: AIOKafkaConsumer) -> None:
         s = self.settings
-        partitions = [
-            TopicPartition(topic, p) for topic in s.topics for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
+        partitions = await partitions_of(s.bootstrap_servers, list(s.topics))
         if len({tp.topic for tp in partitions}) != len(s.topics):
             missing = set(s.topics) - {tp.topic for tp in partitions}
             msg = f"topics not found: {', '.join(sorted(missing))} (run `statusflow topics`)"
