@@ -143,8 +143,8 @@ class ParquetExport:
                 auto_offset_reset="earliest",
                 max_poll_records=min(s.batch_records, 10_000),
             )
-            await consumer.start()
             try:
+                await consumer.start()
                 await self._consume(consumer)
             finally:
                 await consumer.stop()
