@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import typing
@@ -78,6 +79,24 @@ def test_every_schema_file_ships_in_the_package() -> None:
 
 def test_an_installed_wheel_carries_the_kit_and_its_schemas(tmp_path: Path) -> None:
     """Built and installed apart from the repository: importlib.resources finds every .avsc."""
+    # Built from a copy: an in-tree build would leave build/ in the repository.
+    source = tmp_path / "source"
+    keep = (
+        "pyproject.toml",
+        "README.md",
+        "receiver",
+        "streams",
+        "schemas",
+        "devkit",
+        "statusflow_cli",
+        "statusflow_consumer",
+    )
+    source.mkdir()
+    for name in keep:
+        if (REPO / name).is_dir():
+            shutil.copytree(REPO / name, source / name, ignore=shutil.ignore_patterns("__pycache__"))
+        else:
+            shutil.copy(REPO / name, source / name)
     subprocess.run(
         [
             sys.executable,
@@ -88,7 +107,7 @@ def test_an_installed_wheel_carries_the_kit_and_its_schemas(tmp_path: Path) -> N
             "-q",
             "-w",
             str(tmp_path),
-            str(REPO),
+            str(source),
         ],
         check=True,
         timeout=300,
