@@ -13,7 +13,7 @@ import pytest
 
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
-from statusflow_cli.console import EXIT_USAGE, CliError
+from statusflow_cli.console import EXIT_USAGE, CliError, progress
 from statusflow_cli.loadgen import (
     MAX_COUNT,
     MAX_DURATION_S,
@@ -131,3 +131,21 @@ def test_percentiles_by_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0}
     assert percentiles([]) == {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+
+
+def test_progress_bars_draw_on_a_terminal_only(capsys: pytest.CaptureFixture[str]) -> None:
+    with progress("loading", 3, enabled=False) as quiet:
+        quiet.advance(3)
+    assert capsys.readouterr() == ("", "")
+    with progress("loading", 3, enabled=True) as bar:
+        bar.advance(2)
+        bar.update(3)
+    err = capsys.readouterr().err
+    assert "loading" in err and "3/3" in err
+
+
+def test_progress_follows_whether_stderr_is_a_terminal(capsys: pytest.CaptureFixture[str]) -> None:
+    # Under pytest stderr is captured, not a terminal: no bar unless asked for.
+    with progress("piped", 1) as tracker:
+        tracker.advance()
+    assert capsys.readouterr().err == ""
