@@ -211,7 +211,12 @@ async def test_run_starts_broker_receiver_and_worker_and_stops_on_ctrl_c(tmp_pat
     """`statusflow run` (what `make run` calls) on free ports: a webhook goes through, Ctrl-C stops all."""
     receiver_port, worker_port = free_port(), free_port()
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith(("KAFKA_", "STATUSFLOW_"))},
+        # The test's broker and topics are not the stack's: `run` starts its own broker.
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if k != "KAFKA_BOOTSTRAP_SERVERS" and not k.startswith("STATUSFLOW_TOPIC_")
+        },
         "STATUSFLOW_KAFKA_PORT": str(free_port()),
         "STATUSFLOW_PORT": str(receiver_port),
         "STATUSFLOW_WEB_PORT": str(worker_port),

@@ -224,7 +224,8 @@ async def test_export_lands_every_record_once_across_a_kill_and_a_lost_commit(
 
         await wait_until(some_files, within=120, what="the first Parquet files")
     finally:
-        first.send_signal(signal.SIGKILL)
+        if first.returncode is None:
+            first.send_signal(signal.SIGKILL)
         await asyncio.wait_for(first.wait(), timeout=30)
 
     code, out_text, err_text = await _run(demo_topics.env, *export, "--until-end")
