@@ -172,9 +172,11 @@ async def test_loadgen_refuses_out_of_bounds_and_remote_targets(kafka_settings: 
     assert code == 3 and "cannot reach the receiver" in err
 
 
-async def test_unreachable_broker_is_one_line_and_exit_code_3(kafka_settings: KafkaSettings) -> None:
+async def test_unreachable_broker_is_one_line_and_exit_code_3(kafka_settings: KafkaSettings, tmp_path: Path) -> None:
     env = {**_env(kafka_settings), "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}"}
-    for command in (["topics"], ["tail", "changes"], ["export-parquet", "--out", "/tmp/statusflow-unused"]):
+    commands = [["topics"], ["topics", "--check"], ["tail", "changes"], ["export-parquet", "--out", str(tmp_path)]]
+    commands.append(["replay", "--app-id", "unreachable", "--timeout", "5"])
+    for command in commands:
         code, _, err = await _cli_all(env, *command)
         assert code == 3, (command, err)
         assert err.count("\n") == 1 and err.startswith("statusflow: cannot reach the broker"), (command, err)
