@@ -121,6 +121,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for catching up")
     parser.add_argument("--follow", action="store_true", help="keep the replay worker running afterwards")
     parser.add_argument("--web-port", type=int, default=6067, help="the replay worker's web port (6067)")
+    parser.add_argument(
+        "--worker-log", type=Path, default=None, help="append the replay worker's log to this file (default: stdout)"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -137,7 +140,8 @@ def run(args: argparse.Namespace, report: Report | None = None) -> int:
     # SIGTERM must unwind like Ctrl-C, so that the finally below stops the replay worker.
     signal.signal(signal.SIGTERM, _terminate)
     env = {**replay_env(settings), "STATUSFLOW_WEB_PORT": str(args.web_port)}
-    proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env)
+    log = args.worker_log.open("ab") if args.worker_log is not None else None
+    proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
         done = asyncio.run(wait_caught_up(settings, args.app_id, proc, args.timeout, report))
         derived = ", ".join(v for k, v in settings.topics.model_dump().items() if k != "raw")
@@ -151,6 +155,8 @@ def run(args: argparse.Namespace, report: Report | None = None) -> int:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=60)
+        if log is not None:
+            log.close()
     return 0
 
 

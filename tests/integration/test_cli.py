@@ -188,18 +188,21 @@ async def test_check_config_of_a_missing_file_says_so(kafka_settings: KafkaSetti
     assert code == 2 and "no such file" in err
 
 
-async def test_replay_rebuilds_the_derived_topics_with_a_progress_report(
+async def test_replay_rebuilds_the_derived_topics_and_keeps_the_worker_log_apart(
     kafka_settings: KafkaSettings, tmp_path: Path, unique_id: str
 ) -> None:
     stream = mixed_stream(messages_per_kind=1, repeat_all=False, prefix="replay-cli-")
     await produce_raw(kafka_settings, stream)
     app_id = f"replay-cli-{unique_id}"
     env = _env(kafka_settings, STATUSFLOW_DATA_DIR=str(tmp_path / "replay"), STATUSFLOW_PARTITIONS="4")
+    log = tmp_path / "replay-worker.log"
     code, out, err = await _cli_all(
-        env, "replay", "--app-id", app_id, "--web-port", str(free_port()), "--timeout", "240"
+        env, "replay", "--app-id", app_id, "--web-port", str(free_port()), "--timeout", "240", "--worker-log", str(log)
     )
-    assert code == 0, out[-3000:] + err[-3000:]
-    assert f"replayed {len(stream.webhooks)} webhooks" in out
+    assert code == 0, out[-3000:] + err[-3000:] + log.read_text(errors="replace")[-3000:]
+    # Only the result on stdout (a progress bar on a terminal); the worker talks into its log.
+    assert out.split()[0:2] == ["replayed", str(len(stream.webhooks))], out[-3000:]
+    assert "Worker" in log.read_text(errors="replace")
     changes = await consume(
         kafka_settings.bootstrap_servers,
         f"{kafka_settings.topics.changes}.{app_id}",
@@ -271,3 +274,9 @@ async def test_run_starts_broker_receiver_and_worker_and_stops_on_ctrl_c(tmp_pat
     assert "stopped" in rest.decode()
     port = int(env["STATUSFLOW_KAFKA_PORT"])
     assert not kafka_local.status(port=port, data_dir=tmp_path / "local" / f"kafka-{port}").alive
+
+
+async def test_demo_without_a_receiver_says_so_in_one_line(kafka_settings: KafkaSettings) -> None:
+    code, _, err = await _cli_all(_env(kafka_settings), "demo", "--url", f"http://127.0.0.1:{free_port()}")
+    assert code == 3
+    assert err.startswith("statusflow: cannot reach the receiver") and err.count("\n") == 1
