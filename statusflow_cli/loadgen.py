@@ -213,7 +213,8 @@ def cmd_loadgen(args: argparse.Namespace) -> int:
         mix=parse_mix(args.mix),
         concurrency=args.concurrency,
         seed=args.seed,
-        prefix=args.prefix,
+        # New message ids per run by default: a rerun is new load, not a stream of duplicates.
+        prefix=args.prefix if args.prefix is not None else f"load-{int(time.time())}-",
     )
     say(f"loadgen: {plan.count} webhooks at {plan.rate:g}/s to {plan.url} ({', '.join(plan.mix)})")
     with progress("loadgen", plan.count) as tracker:
@@ -237,6 +238,6 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     parser.add_argument("--mix", default="all", help="provider weights, e.g. meta=3,twilio=1 (all: equal)")
     parser.add_argument("--concurrency", type=int, default=32, help=f"in flight (32, at most {MAX_CONCURRENCY})")
     parser.add_argument("--seed", type=int, default=7, help="seed of the workload (7)")
-    parser.add_argument("--prefix", default="load-", help="message id prefix (load-)")
+    parser.add_argument("--prefix", default=None, help="message id prefix (load-<epoch seconds>-: new ids per run)")
     parser.add_argument("--allow-remote", action="store_true", help="allow a receiver that is not on loopback")
     parser.set_defaults(func=cmd_loadgen)
