@@ -48,7 +48,7 @@ def _watch(procs: list[subprocess.Popen[bytes]]) -> None:
     while True:
         for proc in procs:
             if proc.poll() is not None:
-                _say(f"{proc.args!r} exited with {proc.returncode}; see .local/logs")
+                _say(f"{proc.args!r} exited with {proc.returncode}; see its log")
                 return
         time.sleep(0.5)
 
@@ -61,8 +61,10 @@ def _say(text: str) -> None:
 def main() -> int:
     """Start everything, print where to POST, wait for Ctrl-C, stop everything."""
     port = int(os.environ.get("STATUSFLOW_KAFKA_PORT", "9092"))
+    # Everything the run keeps (broker data, worker store, spool, logs) lives under one directory.
+    local = Path(os.environ.get("STATUSFLOW_LOCAL_DIR", str(REPO / ".local")))
     started = time.monotonic()
-    broker = kafka_local.start(port=port)
+    broker = kafka_local.start(port=port, data_dir=local / f"kafka-{port}")
     _say(f"broker   ready on {broker.bootstrap} in {time.monotonic() - started:.1f}s")
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
     receiver_port = env.setdefault("STATUSFLOW_PORT", "8080")
@@ -71,8 +73,9 @@ def main() -> int:
     dashboard_port = env.setdefault("STATUSFLOW_DASHBOARD_PORT", "8090")
     dashboard_host = env.setdefault("STATUSFLOW_DASHBOARD_HOST", "127.0.0.1")
     env.setdefault("STATUSFLOW_DASHBOARD_RECEIVER_METRICS", f"http://{host}:{receiver_port}/metrics")
-    env.setdefault("STATUSFLOW_DATA_DIR", str(REPO / ".local" / "worker"))
-    logs = REPO / ".local" / "logs"
+    env.setdefault("STATUSFLOW_DATA_DIR", str(local / "worker"))
+    env.setdefault("STATUSFLOW_SPOOL_DIR", str(local / "receiver-spool"))
+    logs = local / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     try:
