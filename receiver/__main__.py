@@ -10,7 +10,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from receiver.app import create_app
-from receiver.logs import configure_logging
+from receiver.logs import AccessLogger, configure_logging
 from receiver.settings import ReceiverSettings
 from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
@@ -41,6 +41,7 @@ def main() -> None:
         reuse_port=settings.reuse_port,
         shutdown_timeout=settings.shutdown_timeout_s,
         print=None,
+        access_log_class=AccessLogger,
     )
 
 

@@ -33,6 +33,7 @@ def _webhook_post(with_channel: bool) -> dict[str, Any]:
             "401": _error("Missing or wrong credentials."),
             "404": _error("Unknown provider or channel."),
             "405": _error("Wrong method."),
+            "408": _error("Body not received within STATUSFLOW_BODY_READ_TIMEOUT_S."),
             "413": _error("Body over the size limit."),
             "415": _error("Wrong content type for this provider."),
             "503": _error("Neither Kafka nor the spool can take it; retry after Retry-After seconds."),

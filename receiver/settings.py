@@ -20,6 +20,9 @@ class ReceiverSettings(KafkaSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     reuse_port: bool = Field(default=False, description="Let several receiver processes share one port.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    body_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="A body not fully received in this time gets 408 (slow clients)."
+    )
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="Broker ack deadline per webhook; past it the webhook goes to the spool."
     )
