@@ -22,7 +22,7 @@ log = logging.getLogger("receiver")
 def main() -> None:
     """Load settings and channels, create the topics if the broker is up, serve until SIGINT/SIGTERM."""
     settings = ReceiverSettings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.privacy())
     # The one place the environment is handed over: secrets of channels may come from it.
     try:
         channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None

@@ -28,7 +28,8 @@ async def _audit_rejection(request: web.Request, status: int, reason: str) -> No
     # Only a body the handler already read in full is quoted: reading it here would wait on a
     # slow client with no deadline, or read past the size limit of a 413.
     body = request.get(BODY)
-    excerpt = body[:EXCERPT_BYTES].decode("utf-8", "replace") if body else None
+    # The excerpt is the one piece of a payload on a derived topic: numbers in it follow the privacy mode.
+    excerpt = settings.privacy().text(body[:EXCERPT_BYTES].decode("utf-8", "replace")) if body else None
     record = codec("audit_record").encode(
         {
             "audit_id": f"{request_id}:receiver:",

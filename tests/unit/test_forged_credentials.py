@@ -307,7 +307,7 @@ def test_the_receiver_process_logs_access_without_query_strings(monkeypatch: pyt
 
     monkeypatch.setattr(entry, "ensure_topics", no_topics)
     monkeypatch.setattr(entry.web, "run_app", lambda app, **kwargs: seen.update(kwargs))
-    monkeypatch.setattr(entry, "configure_logging", lambda level, style: None)
+    monkeypatch.setattr(entry, "configure_logging", lambda level, style, privacy: None)
     monkeypatch.delenv("STATUSFLOW_CHANNELS_FILE", raising=False)
     entry.main()
     assert seen["access_log_class"] is AccessLogger

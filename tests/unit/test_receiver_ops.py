@@ -12,10 +12,11 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from receiver.app import create_app
-from receiver.logs import REQUEST_ID_VAR, JsonFormatter, MaskingFormatter, mask_numbers
+from receiver.logs import REQUEST_ID_VAR, JsonFormatter, MaskingFormatter
 from receiver.openapi import document
 from receiver.providers import PROVIDERS
 from receiver.settings import ReceiverSettings
+from schemas.privacy import mask_numbers
 from tests.unit.test_receiver_http import RecordingPublisher
 
 
