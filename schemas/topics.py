@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -52,13 +56,22 @@ def topic_specs(settings: KafkaSettings) -> list[NewTopic]:
     ]
 
 
-async def ensure_topics(settings: KafkaSettings) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+async def ensure_topics(
+    settings: KafkaSettings, extra: Sequence[NewTopic] = (), *, timeout_s: float = 60.0
+) -> list[str]:
+    """Create the contract's topics (and `extra` ones) that do not exist yet, then wait until every
+    partition of each has a leader; returns the names created.
+
+    Waiting matters: a consumer group that joins while a new topic has no leader yet is assigned
+    none of its partitions (Faust's assignor ignores "missing" topics) and only notices the topic
+    at its next metadata refresh, minutes later; a producer meanwhile gets NotLeader errors.
+    """
+    specs = [*topic_specs(settings), *extra]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        missing = [spec for spec in specs if spec.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -68,6 +81,29 @@ async def ensure_topics(settings: KafkaSettings) -> list[str]:
         created = [spec.name for spec in missing]
         if created:
             log.info("created topics %s", created)
+        await _wait_for_leaders(admin, [spec.name for spec in specs], timeout_s)
         return created
     finally:
         await admin.close()
+
+
+def leaderless(descriptions: Sequence[dict[str, Any]]) -> list[str]:
+    """Names of described topics that are unknown or have a partition without a leader."""
+    waiting = []
+    for topic in descriptions:
+        partitions = topic.get("partitions") or []
+        if (
+            topic.get("error_code")
+            or not partitions
+            or any(p.get("error_code") or p.get("leader", -1) < 0 for p in partitions)
+        ):
+            waiting.append(str(topic.get("topic")))
+    return waiting
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while waiting := leaderless(await admin.describe_topics(names)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without a partition leader after {timeout_s:.0f}s: {sorted(waiting)}")
+        await asyncio.sleep(0.1)  # polling the broker's metadata: there is no event to wait on

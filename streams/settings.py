@@ -31,6 +31,9 @@ class WorkerSettings(KafkaSettings):
     )
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
+    normalize_process: bool = Field(
+        default=True, description="Run the normalize stage in a child process (a second core) instead of in-loop."
+    )
     window_s: int = Field(default=60, ge=1, description="Metric window (tumbling, event time).")
     window_grace_s: int = Field(default=5, ge=0, description="Wait after a window's end before publishing it.")
     lateness_s: int = Field(default=300, ge=0, description="Late data corrects a window for this long.")
