@@ -159,3 +159,14 @@ def test_raw_and_dead_letter_retention_are_configurable(monkeypatch: pytest.Monk
     assert {k: v for k, v in configured.items() if "webhooks" not in k} == {
         k: v for k, v in defaults.items() if "webhooks" not in k
     }
+
+
+def test_the_normalize_child_process_gets_the_hash_key() -> None:
+    # The worker hands its settings to the normalize process as JSON, which writes secrets as
+    # `**********`: every recipient would have been hashed with that instead of the key.
+    from streams.normalize_process import settings_for_child, settings_in_child
+
+    settings = WorkerSettings(recipient_privacy="hash", recipient_hash_key="the-real-key")
+    as_json, secrets = settings_for_child(settings)
+    assert "the-real-key" not in as_json
+    assert settings_in_child(as_json, secrets).privacy() == settings.privacy() == Privacy("hash", b"the-real-key")
