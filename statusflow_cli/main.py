@@ -24,6 +24,7 @@ from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics, topic_specs
+from statusflow_cli import dashboard
 from statusflow_cli.samples import mixed_stream
 from streams.records import state_view
 
@@ -126,7 +127,11 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    stream = mixed_stream(messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix)
+    # Recent event times (the lifecycles span under two minutes): a live worker would retire
+    # messages whose times are older than its retention at once.
+    stream = mixed_stream(
+        messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix, t0=int(time.time()) - 300
+    )
     base = args.url.rstrip("/")
     accepted = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -223,6 +228,7 @@ def build_parser() -> argparse.ArgumentParser:
     replay = sub.add_parser("replay", help="rebuild derived topics and tables from the raw log (see --help)")
     replay.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m streams.replay")
     replay.set_defaults(func=cmd_replay)
+    dashboard.add_parser(sub)
     return parser
 
 

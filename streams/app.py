@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import faust
+from faust.sensors.prometheus import setup_prometheus_sensors
+from prometheus_client import CollectorRegistry
 
 from schemas.channels import ChannelsConfig
 from streams.agents import register_agents
@@ -11,6 +13,8 @@ from streams.stages import stage_functions
 from streams.topology import build_topology
 from streams.views import register_views
 
+WORKER_METRICS_PREFIX = "statusflow_worker"
+
 
 def create_app(settings: WorkerSettings, channels: ChannelsConfig | None = None) -> faust.App:
     """A Faust app with the worker's stages wired to the configured topics and channels."""
@@ -18,4 +22,7 @@ def create_app(settings: WorkerSettings, channels: ChannelsConfig | None = None)
     accept, resolve = stage_functions(channels)
     register_agents(topology, accept, resolve)
     register_views(topology)
+    # GET /metrics: Faust's own sensors (agents' events, table operations, sends, rebalances) under
+    # one fixed prefix, whatever the app id, in a registry of this app's own.
+    setup_prometheus_sensors(topology.app, registry=CollectorRegistry(), name_prefix=WORKER_METRICS_PREFIX)
     return topology.app
