@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test check unit integration browser screenshot dashboard broker-start broker-stop bench clean
+.PHONY: install run test check unit integration browser screenshot dashboard broker-start broker-stop bench fuzz clean
 
 install: $(INSTALLED)
 
@@ -60,3 +60,9 @@ clean:
 # writes bench/results/latest.json (STATUSFLOW_BENCH_EVENTS, --profile: see README).
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Hostile-input campaign (issue 8): FUZZ_INPUTS inputs over 2 processes through every adapter,
+# the normalize plan and the codec; crashers land in .local/fuzz-crashers (see docs/security.md).
+FUZZ_INPUTS ?= 1000000
+fuzz: install
+	$(PY) -m devkit.fuzz --inputs $(FUZZ_INPUTS) --workers 2 --report .local/fuzz-latest.json

@@ -18,7 +18,10 @@ log = logging.getLogger(__name__)
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
 # Per-topic configuration beyond partitions. The raw log is kept longest: it is the source
-# of truth that every derived topic can be rebuilt from.
+# of truth that every derived topic can be rebuilt from. Raw and DLQ retention come from the
+# settings (STATUSFLOW_RAW_RETENTION_MS, STATUSFLOW_DLQ_RETENTION_MS: see topic_configs); these
+# are their defaults. Settings apply when a topic is created; docs/security.md says how to
+# change an existing one.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "raw": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "delete"},
     "events": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
@@ -31,8 +34,16 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
+def topic_configs(settings: KafkaSettings) -> dict[str, dict[str, str]]:
+    """TOPIC_CONFIGS with the configured retention of the two topics that hold raw payloads."""
+    configured = {role: dict(config) for role, config in TOPIC_CONFIGS.items()}
+    configured["raw"]["retention.ms"] = str(settings.raw_retention_ms)
+    configured["dlq"]["retention.ms"] = str(settings.dlq_retention_ms)
+    return configured
+
+
 def topic_specs(settings: KafkaSettings) -> list[NewTopic]:
-    """Every topic of the contract, with the configured partitions."""
+    """Every topic of the contract, with the configured partitions and raw/DLQ retention."""
     names = settings.topics.model_dump()
     return [
         NewTopic(
@@ -41,7 +52,7 @@ def topic_specs(settings: KafkaSettings) -> list[NewTopic]:
             replication_factor=settings.replication_factor,
             topic_configs=config,
         )
-        for role, config in TOPIC_CONFIGS.items()
+        for role, config in topic_configs(settings).items()
     ]
 
 

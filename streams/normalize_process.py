@@ -18,6 +18,8 @@ import os
 import signal
 from typing import Protocol
 
+from pydantic import SecretStr
+
 from schemas.channels import load_channels
 from streams.normalize_loop import NormalizeLoop
 from streams.settings import WorkerSettings
@@ -61,10 +63,22 @@ async def _run(settings: WorkerSettings, ready: Flag, parent: int) -> None:
     await normalize
 
 
-def child_main(settings_json: str, ready: Flag, parent: int) -> None:
+def settings_for_child(settings: WorkerSettings) -> tuple[str, dict[str, str]]:
+    """The settings as JSON plus their secrets apart: JSON writes a SecretStr as `**********`."""
+    secrets = {name: value.get_secret_value() for name, value in settings if isinstance(value, SecretStr)}
+    return settings.model_dump_json(), secrets
+
+
+def settings_in_child(settings_json: str, secrets: dict[str, str]) -> WorkerSettings:
+    """The parent's settings, secrets included (e.g. the recipient hash key)."""
+    settings = WorkerSettings.model_validate_json(settings_json)
+    return settings.model_copy(update={name: SecretStr(value) for name, value in secrets.items()})
+
+
+def child_main(settings_json: str, secrets: dict[str, str], ready: Flag, parent: int) -> None:
     """Entry point of the child (spawned: it imports only what it needs)."""
     _die_with_parent()
-    settings = WorkerSettings.model_validate_json(settings_json)
+    settings = settings_in_child(settings_json, secrets)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker stops us
     with contextlib.suppress(asyncio.CancelledError):
@@ -85,7 +99,7 @@ class NormalizeProcess:
         """Spawn the child (again)."""
         self._proc = self._ctx.Process(
             target=child_main,
-            args=(self._settings.model_dump_json(), self.ready, os.getpid()),
+            args=(*settings_for_child(self._settings), self.ready, os.getpid()),
             name="statusflow-normalize",
             daemon=True,
         )

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from schemas.privacy import Privacy, PrivacyMode
 from schemas.settings import KafkaSettings
 from streams.domain.channel import Policy
 from streams.domain.retention import Retention
@@ -50,6 +51,20 @@ class WorkerSettings(KafkaSettings):
         default=30 * 86400, ge=1, description="Other messages leave (as expired) after this."
     )
     tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
+    recipient_privacy: PrivacyMode = Field(
+        default="mask", description="Recipient numbers in derived topics, the table and logs: plain, mask or hash."
+    )
+    recipient_hash_key: SecretStr | None = Field(default=None, description="Key of the hash mode's HMAC.")
+
+    @model_validator(mode="after")
+    def _privacy_is_usable(self) -> WorkerSettings:
+        self.privacy()  # hash without a key fails at start-up, not at the first event
+        return self
+
+    def privacy(self) -> Privacy:
+        """What of a recipient's number leaves the raw topic."""
+        key = self.recipient_hash_key.get_secret_value().encode() if self.recipient_hash_key else None
+        return Privacy(self.recipient_privacy, key)
 
     def retention(self) -> Retention:
         """How long messages stay in the table after their last event."""
