@@ -8,5 +8,6 @@ COPY schemas schemas
 COPY devkit devkit
 COPY dashboard dashboard
 COPY statusflow_cli statusflow_cli
+COPY statusflow_consumer statusflow_consumer
 RUN pip install --no-cache-dir .
 USER nobody

@@ -130,9 +130,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 async def _demo(args: argparse.Namespace) -> int:
     # Recent event times (the lifecycles span under two minutes): a live worker would retire
     # messages whose times are older than its retention at once.
-    stream = mixed_stream(
-        messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix, t0=int(time.time()) - 300
-    )
+    start = args.start if args.start is not None else int(time.time()) - 300
+    stream = mixed_stream(messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix, t0=start)
     base = args.url.rstrip("/")
     accepted = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -250,6 +249,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--messages", type=int, default=2, help="messages per provider lifecycle (2)")
     demo.add_argument("--seed", type=int, default=11, help="seed of the shuffle (11)")
     demo.add_argument("--prefix", default="demo-", help="message id prefix")
+    demo.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        help="epoch seconds of the first event (default: 5 minutes ago; older times meet the worker's retention)",
+    )
     demo.add_argument("--check", action="store_true", help="then wait until the worker shows every expected state")
     demo.add_argument("--timeout", type=float, default=60, help="seconds --check waits")
     demo.set_defaults(func=cmd_demo)
