@@ -14,6 +14,7 @@ from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
 from streams.topology import internal_topics
+from streams.watchdog import start_recovery_watchdog
 
 
 def main() -> None:
@@ -28,6 +29,7 @@ def main() -> None:
         raise SystemExit(2) from exc
     asyncio.run(ensure_topics(settings, internal_topics(app, settings)))
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    start_recovery_watchdog(app, settings.recovery_stall_s)
     worker.execute_from_commandline()
 
 

@@ -16,7 +16,7 @@ import logging
 import multiprocessing
 import os
 import signal
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 from pydantic import SecretStr
 
@@ -88,6 +88,10 @@ def child_main(settings_json: str, secrets: dict[str, str], ready: Flag, parent:
 class NormalizeProcess:
     """Starts the child, keeps its readiness flag current, restarts it when it exits."""
 
+    #: Children of this process that are running (the recovery watchdog stops them before it
+    #: replaces the worker).
+    live: ClassVar[set[NormalizeProcess]] = set()
+
     def __init__(self, settings: WorkerSettings) -> None:
         self._settings = settings
         self._ctx = multiprocessing.get_context("spawn")
@@ -104,6 +108,7 @@ class NormalizeProcess:
             daemon=True,
         )
         self._proc.start()
+        NormalizeProcess.live.add(self)
         log.info("normalize process started (pid %s)", self._proc.pid)
 
     def check(self, downstream_ready: bool) -> None:
@@ -117,6 +122,7 @@ class NormalizeProcess:
     def stop(self, timeout_s: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not leave."""
         proc, self._proc = self._proc, None
+        NormalizeProcess.live.discard(self)
         if proc is None or not proc.is_alive():
             return
         proc.terminate()

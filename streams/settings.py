@@ -31,6 +31,9 @@ class WorkerSettings(KafkaSettings):
     )
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
+    recovery_stall_s: float = Field(
+        default=90, gt=0, description="A table recovery that makes no progress this long restarts the worker."
+    )
     normalize_process: bool = Field(
         default=True, description="Run the normalize stage in a child process (a second core) instead of in-loop."
     )

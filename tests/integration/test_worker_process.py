@@ -8,10 +8,14 @@ import signal
 from pathlib import Path
 
 import pytest
+from aiokafka import AIOKafkaProducer
 
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
+from streams.app import create_app
+from streams.settings import WorkerSettings
+from streams.topology import internal_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import wait_until
 from tests.integration.test_pipeline import produce_raw, wait_for_table
@@ -81,3 +85,29 @@ async def test_normalize_runs_in_the_worker_loop_when_configured(
     worker = start_worker(STATUSFLOW_NORMALIZE_PROCESS="false")
     await wait_for_table(worker, stream.expected)
     assert not _STARTED.search(worker.log.read_text(errors="replace"))
+
+
+async def test_a_worker_whose_recovery_hangs_restarts_itself(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory, unique_id: str
+) -> None:
+    """A changelog ending in a transaction marker (an offset no record is ever read at) makes
+    Faust wait for it forever; the watchdog replaces the process (same pid) and says why."""
+    app_id = f"statusflow-{unique_id}"  # what start_worker gives the worker
+    settings = WorkerSettings(**kafka_settings.model_dump(), app_id=app_id)
+    await ensure_topics(settings, internal_topics(create_app(settings), settings))
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, transactional_id=f"tx-{unique_id}")
+    await producer.start()
+    try:
+        async with producer.transaction():
+            await producer.send_and_wait(f"{app_id}-message_state-changelog", b"{}", key=b"meta:m1", partition=0)
+    finally:
+        await producer.stop()
+    worker = start_worker(STATUSFLOW_RECOVERY_STALL_S="6")
+
+    async def restarted() -> bool | None:
+        text = worker.log.read_text(errors="replace")
+        restarts = text.count("table recovery made no progress")
+        return True if restarts >= 1 and text.count("[^Worker]: Starting") >= 2 else None
+
+    await wait_until(restarted, within=90, what="the worker to notice its stalled recovery and start again")
+    assert worker.proc.poll() is None, "the worker replaced itself: its pid must still be running"
