@@ -56,33 +56,36 @@ def worker_groups(settings: WorkerSettings) -> list[GroupTopics]:
 
 
 class LagProbe:
-    """Measures lag on demand with one admin client and one group-less consumer, started lazily."""
+    """Measures lag on demand. Clients live for one scrape: a scrape every few seconds costs two
+    short connections, and nothing is left open when the worker stops."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self._settings = settings
         self._groups = worker_groups(settings)
-        self._admin: AIOKafkaAdminClient | None = None
-        self._consumer: AIOKafkaConsumer | None = None
-
-    async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
-        if self._admin is None or self._consumer is None:
-            admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap_servers)
-            consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, group_id=None)
-            await admin.start()
-            await consumer.start()
-            self._admin, self._consumer = admin, consumer
-        return self._admin, self._consumer
 
     async def measure(self) -> dict[tuple[str, str], int]:
         """(group, topic) -> records not yet committed by the group."""
-        admin, consumer = await self._clients()
-        await consumer.topics()  # refreshes the metadata that partitions_for_topic reads
+        admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap_servers)
+        await admin.start()
+        try:
+            consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, group_id=None)
+            try:
+                await consumer.start()
+                return await self._measure(admin, consumer)
+            finally:
+                await consumer.stop()  # also after a failed start: it holds a client either way
+        finally:
+            await admin.close()
+
+    async def _measure(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> dict[tuple[str, str], int]:
         out: dict[tuple[str, str], int] = {}
         for group in self._groups:
+            described = await admin.describe_topics(list(group.topics))
             partitions = [
-                TopicPartition(topic, p)
-                for topic in group.topics
-                for p in sorted(consumer.partitions_for_topic(topic) or ())
+                TopicPartition(topic["topic"], p["partition"])
+                for topic in described
+                if topic["error_code"] == 0
+                for p in topic["partitions"]
             ]
             if not partitions:
                 continue
@@ -110,11 +113,3 @@ class LagProbe:
         for (group, topic), lag in measured.items():
             gauge.labels(group=group, topic=topic).set(lag)
         return generate_latest(registry)
-
-    async def close(self) -> None:
-        """Stop the clients."""
-        if self._consumer is not None:
-            await self._consumer.stop()
-        if self._admin is not None:
-            await self._admin.close()
-        self._admin = self._consumer = None
