@@ -1,4 +1,4 @@
-"""Run a real single-node Apache Kafka broker (KRaft, combined mode) on loopback.
+"""Run a real Apache Kafka broker (KRaft, combined mode) on loopback, or a local cluster of them.
 
 The broker jars come from Apache's artifacts in the Maven repository: a tiny pom
 is written into a cache directory and ``mvn dependency:copy-dependencies`` copies
@@ -8,6 +8,12 @@ then launched with plain ``java -cp '<cache>/lib/*' kafka.Kafka``.
 Standard library only.  Command line::
 
     python -m devkit.kafka_local start|stop|status [--port N] [--data-dir D]
+    python -m devkit.kafka_local start --nodes 3 [--data-dir D] [--port FIRST]
+
+``--nodes 3`` starts three combined broker+controller nodes forming one static three-voter
+quorum (replication factor 3, ``min.insync.replicas=2``), each in ``D/node-<id>`` with its own
+data, configs, log and pid file; the ports are kept in ``D/cluster.json``. ``stop`` and
+``status`` with that ``--data-dir`` handle every node.
 
 Environment:
 
