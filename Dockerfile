@@ -1,4 +1,4 @@
-# The statusflow image: receiver and worker share it, the command picks the process.
+# The statusflow image: receiver, worker and dashboard share it, the command picks the process.
 FROM python:3.11-slim
 WORKDIR /app
 COPY pyproject.toml README.md ./
@@ -6,5 +6,8 @@ COPY receiver receiver
 COPY streams streams
 COPY schemas schemas
 COPY devkit devkit
+COPY dashboard dashboard
+COPY statusflow_cli statusflow_cli
+COPY statusflow_consumer statusflow_consumer
 RUN pip install --no-cache-dir .
 USER nobody

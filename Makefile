@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test check unit integration broker-start broker-stop bench clean
+.PHONY: install run test check unit integration browser screenshot dashboard broker-start broker-stop bench fuzz clean
 
 install: $(INSTALLED)
 
@@ -24,9 +24,22 @@ check: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: check
+test: check browser
 	$(PY) -m devkit.kafka_local fetch
 	$(PY) -m pytest
+
+# The dashboard's browser test drives Debian's chromium; installed here when missing (CI runs as root).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# docs/dashboard.png (and docs/dashboard-phone.png): the browser test's screenshots of a real demo run.
+screenshot: install browser
+	$(PY) -m devkit.kafka_local fetch
+	STATUSFLOW_SCREENSHOT_DIR=docs $(PY) -m pytest tests/integration/test_dashboard_browser.py
+
+# Only the dashboard, against a stack that is already running (make run starts it too).
+dashboard: install
+	$(PY) -m dashboard
 
 unit: install
 	$(PY) -m pytest tests/unit
@@ -47,3 +60,9 @@ clean:
 # writes bench/results/latest.json (STATUSFLOW_BENCH_EVENTS, --profile: see README).
 bench: install
 	$(PY) -m bench $(BENCH_ARGS)
+
+# Hostile-input campaign (issue 8): FUZZ_INPUTS inputs over 2 processes through every adapter,
+# the normalize plan and the codec; crashers land in .local/fuzz-crashers (see docs/security.md).
+FUZZ_INPUTS ?= 1000000
+fuzz: install
+	$(PY) -m devkit.fuzz --inputs $(FUZZ_INPUTS) --workers 2 --report .local/fuzz-latest.json

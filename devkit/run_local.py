@@ -1,4 +1,4 @@
-"""`make run`: the local broker, the receiver and one worker, until Ctrl-C stops all of it."""
+"""`make run`: the local broker, the receiver, one worker and the dashboard, until Ctrl-C stops all of it."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ def _watch(procs: list[subprocess.Popen[bytes]]) -> None:
     while True:
         for proc in procs:
             if proc.poll() is not None:
-                _say(f"{proc.args!r} exited with {proc.returncode}; see .local/logs")
+                _say(f"{proc.args!r} exited with {proc.returncode}; see its log")
                 return
         time.sleep(0.5)
 
@@ -61,19 +61,25 @@ def _say(text: str) -> None:
 def main() -> int:
     """Start everything, print where to POST, wait for Ctrl-C, stop everything."""
     port = int(os.environ.get("STATUSFLOW_KAFKA_PORT", "9092"))
+    # Everything the run keeps (broker data, worker store, spool, logs) lives under one directory.
+    local = Path(os.environ.get("STATUSFLOW_LOCAL_DIR", str(REPO / ".local")))
     started = time.monotonic()
-    broker = kafka_local.start(port=port)
+    broker = kafka_local.start(port=port, data_dir=local / f"kafka-{port}")
     _say(f"broker   ready on {broker.bootstrap} in {time.monotonic() - started:.1f}s")
     env = {**os.environ, "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap}
     receiver_port = env.setdefault("STATUSFLOW_PORT", "8080")
     worker_port = env.setdefault("STATUSFLOW_WEB_PORT", "6066")
     host = env.setdefault("STATUSFLOW_HOST", "127.0.0.1")
-    env.setdefault("STATUSFLOW_DATA_DIR", str(REPO / ".local" / "worker"))
-    logs = REPO / ".local" / "logs"
+    dashboard_port = env.setdefault("STATUSFLOW_DASHBOARD_PORT", "8090")
+    dashboard_host = env.setdefault("STATUSFLOW_DASHBOARD_HOST", "127.0.0.1")
+    env.setdefault("STATUSFLOW_DASHBOARD_RECEIVER_METRICS", f"http://{host}:{receiver_port}/metrics")
+    env.setdefault("STATUSFLOW_DATA_DIR", str(local / "worker"))
+    env.setdefault("STATUSFLOW_SPOOL_DIR", str(local / "receiver-spool"))
+    logs = local / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     procs: list[subprocess.Popen[bytes]] = []
     try:
-        for name in ("receiver", "streams"):
+        for name in ("receiver", "streams", "dashboard"):
             with (logs / f"{name}.log").open("ab") as log_file:
                 procs.append(
                     subprocess.Popen(  # noqa: S603 - our own modules, run by this interpreter
@@ -84,13 +90,16 @@ def main() -> int:
         _say(f"receiver ready on http://{host}:{receiver_port}  (log: {logs / 'receiver.log'})")
         _wait_http(f"http://{host}:{worker_port}/healthz", procs[1], 120)
         _say(f"worker   ready on http://{host}:{worker_port}  (log: {logs / 'streams.log'})")
+        _wait_http(f"http://{dashboard_host}:{dashboard_port}/healthz", procs[2], 60)
+        _say(f"dashboard ready on http://{dashboard_host}:{dashboard_port}/  (log: {logs / 'dashboard.log'})")
         _say(
             f"\nPOST webhooks to  http://{host}:{receiver_port}/webhooks/<provider>[/<channel>]   e.g.\n"
             "  curl -X POST -H 'content-type: application/json' "
             f"--data @tests/fixtures/meta/status_sent.json http://{host}:{receiver_port}/webhooks/meta\n"
             f"then query        http://{host}:{worker_port}/messages/meta/<message id>\n"
+            f"and watch         http://{dashboard_host}:{dashboard_port}/  (sample traffic: statusflow demo)\n"
             "DEVELOPMENT MODE: unsigned webhooks from loopback are accepted; set provider secrets to verify.\n"
-            "Ctrl-C stops receiver, worker and broker."
+            "Ctrl-C stops receiver, worker, dashboard and broker."
         )
         _watch(procs)
     except KeyboardInterrupt:

@@ -10,7 +10,7 @@ from aiohttp import web
 from aiokafka.errors import KafkaError
 
 from receiver.app import create_app
-from receiver.logs import configure_logging
+from receiver.logs import AccessLogger, configure_logging
 from receiver.settings import ReceiverSettings
 from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
@@ -22,7 +22,7 @@ log = logging.getLogger("receiver")
 def main() -> None:
     """Load settings and channels, create the topics if the broker is up, serve until SIGINT/SIGTERM."""
     settings = ReceiverSettings()
-    configure_logging(settings.log_level, settings.log_format)
+    configure_logging(settings.log_level, settings.log_format, settings.privacy())
     # The one place the environment is handed over: secrets of channels may come from it.
     try:
         channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
@@ -41,6 +41,7 @@ def main() -> None:
         reuse_port=settings.reuse_port,
         shutdown_timeout=settings.shutdown_timeout_s,
         print=None,
+        access_log_class=AccessLogger,
     )
 
 

@@ -18,6 +18,8 @@ from schemas.channels import ChannelsConfig
 
 log = logging.getLogger(__name__)
 
+LINGER_S = 1.0
+
 
 def setup_routes(app: web.Application) -> None:
     """Every route of the receiver (each one is described in receiver/openapi.py)."""
@@ -34,7 +36,13 @@ def create_app(
     settings: ReceiverSettings, publisher: Publisher | None = None, channels: ChannelsConfig | None = None
 ) -> web.Application:
     """The receiver; `publisher` defaults to a Kafka producer opened with the app; no channels: development mode."""
-    app = web.Application(middlewares=[errors_middleware], client_max_size=settings.max_body_bytes)
+    app = web.Application(
+        middlewares=[errors_middleware],
+        client_max_size=settings.max_body_bytes,
+        # After a 413 or 408 the unread rest of a body is discarded for at most this long (so the
+        # client still reads the answer), then the connection is closed: bounded time, no buffer.
+        handler_args={"lingering_time": LINGER_S},
+    )
     app[SETTINGS] = settings
     app[METRICS] = ReceiverMetrics.create()
     if channels is not None:

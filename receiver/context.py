@@ -14,3 +14,4 @@ CHANNELS = web.AppKey("channels", ChannelsConfig)
 DURABLE = web.AppKey("durable", DurableLog)
 METRICS = web.AppKey("metrics", ReceiverMetrics)
 REQUEST_ID = web.RequestKey("request_id", str)
+BODY = web.RequestKey("body", bytes)  # the body once read in full: audits quote it, never read it again

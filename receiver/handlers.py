@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import logging
 import time
@@ -11,7 +12,7 @@ import orjson
 from aiohttp import web
 
 from receiver.auth import Presented, is_loopback, meta_signature_valid, secret_headers, verify
-from receiver.context import CHANNELS, DURABLE, REQUEST_ID, SETTINGS
+from receiver.context import BODY, CHANNELS, DURABLE, REQUEST_ID, SETTINGS
 from receiver.errors import Rejected
 from receiver.providers import FORM
 from receiver.routing import Route, resolve
@@ -97,15 +98,34 @@ def _kept_headers(request: web.Request, route: Route) -> dict[str, str]:
     return {k.lower(): v for k, v in request.headers.items() if k.lower() in KEPT_HEADERS - secret}
 
 
+async def _read_body(request: web.Request) -> bytes:
+    """The whole body within the size limit and the read deadline; 413 or 408 otherwise.
+
+    A declared length over the limit is refused before any byte is read; a chunked body is cut
+    off as soon as it passes the limit (aiohttp's client_max_size counts while streaming); a
+    client that stalls mid-body is dropped at the deadline instead of holding a task forever.
+    """
+    settings = request.app[SETTINGS]
+    limit = settings.max_body_bytes
+    if request.content_length is not None and request.content_length > limit:
+        raise Rejected(413, f"body of {request.content_length} bytes is over the {limit} byte limit")
+    try:
+        async with asyncio.timeout(settings.body_read_timeout_s):
+            body = await request.read()
+    except TimeoutError as exc:
+        raise Rejected(408, f"body not received within {settings.body_read_timeout_s:g} s") from exc
+    except web.HTTPRequestEntityTooLarge as exc:
+        raise Rejected(413, f"body is over the {limit} byte limit") from exc
+    request[BODY] = body
+    return body
+
+
 async def receive_webhook(request: web.Request) -> web.Response:
     """POST /webhooks/{provider}[/{channel}]: 200 only once the envelope is durable."""
     route = _route(request)
     content_type = request.content_type
     _check_content_type(route, content_type)
-    limit = request.app[SETTINGS].max_body_bytes
-    if request.content_length is not None and request.content_length > limit:
-        raise Rejected(413, f"body of {request.content_length} bytes is over the {limit} byte limit")
-    body = await request.read()  # a body without Content-Length is cut off at the limit (413) too
+    body = await _read_body(request)
     form = _parse(content_type, body)
     url = public_url(request, route)
     _authenticate(request, route, url, body, form)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from receiver.context import DURABLE, METRICS, REQUEST_ID, SETTINGS
+from receiver.context import BODY, DURABLE, METRICS, REQUEST_ID, SETTINGS
 from receiver.errors import Rejected
 from receiver.logs import REQUEST_ID_VAR
 from receiver.publisher import PublishError
@@ -25,13 +25,11 @@ async def _audit_rejection(request: web.Request, status: int, reason: str) -> No
     """Best effort: a rejection is not durable state, so a broker outage only logs."""
     settings = request.app[SETTINGS]
     request_id: str = request[REQUEST_ID]
-    excerpt: str | None = None
-    try:
-        # The body of a 413 is not read: that is the point of the limit.
-        body = await request.read() if status != 413 else b""
-        excerpt = body[:EXCERPT_BYTES].decode("utf-8", "replace") if body else None
-    except web.HTTPException:
-        excerpt = None
+    # Only a body the handler already read in full is quoted: reading it here would wait on a
+    # slow client with no deadline, or read past the size limit of a 413.
+    body = request.get(BODY)
+    # The excerpt is the one piece of a payload on a derived topic: numbers in it follow the privacy mode.
+    excerpt = settings.privacy().text(body[:EXCERPT_BYTES].decode("utf-8", "replace")) if body else None
     record = codec("audit_record").encode(
         {
             "audit_id": f"{request_id}:receiver:",

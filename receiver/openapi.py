@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from schemas.channels import PROVIDERS
+from receiver.providers import FORM, PROVIDERS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -13,15 +13,16 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR}}}
 
 
-def _webhook_post(with_channel: bool) -> dict[str, Any]:
+def _webhook_post(provider: str, with_channel: bool) -> dict[str, Any]:
+    content_types = sorted(PROVIDERS[provider].content_types)
     return {
-        "summary": "Receive one webhook; 200 only once it is durable (Kafka acks=all, or the local spool).",
-        "operationId": "receiveWebhookOnChannel" if with_channel else "receiveWebhook",
+        "summary": f"Receive one {provider} webhook; 200 only once it is durable (Kafka acks=all, or the spool).",
+        "operationId": f"receive_{provider}_webhook" + ("_on_channel" if with_channel else ""),
         "requestBody": {
             "required": True,
             "content": {
-                "application/json": {"schema": {}},
-                "application/x-www-form-urlencoded": {"schema": {"type": "object"}},
+                content_type: {"schema": {"type": "object"} if content_type in FORM else {}}
+                for content_type in content_types
             },
         },
         "responses": {
@@ -33,6 +34,7 @@ def _webhook_post(with_channel: bool) -> dict[str, Any]:
             "401": _error("Missing or wrong credentials."),
             "404": _error("Unknown provider or channel."),
             "405": _error("Wrong method."),
+            "408": _error("Body not received within STATUSFLOW_BODY_READ_TIMEOUT_S."),
             "413": _error("Body over the size limit."),
             "415": _error("Wrong content type for this provider."),
             "503": _error("Neither Kafka nor the spool can take it; retry after Retry-After seconds."),
@@ -42,8 +44,9 @@ def _webhook_post(with_channel: bool) -> dict[str, Any]:
 
 def _handshake(with_channel: bool) -> dict[str, Any]:
     query = [
-        {"name": name, "in": "query", "required": True, "schema": {"type": "string"}}
-        for name in ("hub.mode", "hub.challenge", "hub.verify_token")
+        {"name": "hub.mode", "in": "query", "required": True, "schema": {"const": "subscribe"}},
+        {"name": "hub.challenge", "in": "query", "required": True, "schema": {"type": "string"}},
+        {"name": "hub.verify_token", "in": "query", "required": True, "schema": {"type": "string"}},
     ]
     return {
         "summary": "Meta's verification handshake: echoes hub.challenge when hub.verify_token matches.",
@@ -54,7 +57,6 @@ def _handshake(with_channel: bool) -> dict[str, Any]:
             "400": _error("Not a subscribe handshake."),
             "403": _error("Verify token missing or wrong."),
             "404": _error("Unknown provider or channel."),
-            "405": _error("Only Meta has a handshake."),
         },
     }
 
@@ -69,29 +71,29 @@ def _simple(summary: str, content_type: str, codes: tuple[str, ...] = ("200",)) 
     }
 
 
+def _webhook_paths() -> dict[str, Any]:
+    """`/webhooks/<provider>[/{channel}]` spelled out per provider: each takes its own content types,
+    and only Meta answers GET (the handshake; GET elsewhere is 405)."""
+    channel = {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
+    paths: dict[str, Any] = {}
+    for provider in PROVIDERS:
+        bare: dict[str, Any] = {"post": _webhook_post(provider, with_channel=False)}
+        named: dict[str, Any] = {"parameters": [channel], "post": _webhook_post(provider, with_channel=True)}
+        if provider == "meta":
+            bare["get"] = _handshake(with_channel=False)
+            named["get"] = _handshake(with_channel=True)
+        paths[f"/webhooks/{provider}"] = bare
+        paths[f"/webhooks/{provider}/{{channel}}"] = named
+    return paths
+
+
 def document() -> dict[str, Any]:
     """The OpenAPI document of every route."""
-    provider = {
-        "name": "provider",
-        "in": "path",
-        "required": True,
-        "schema": {"type": "string", "enum": list(PROVIDERS)},
-    }
-    channel = {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
     return {
         "openapi": "3.1.0",
         "info": {"title": "statusflow receiver", "version": "1"},
         "paths": {
-            "/webhooks/{provider}": {
-                "parameters": [provider],
-                "post": _webhook_post(with_channel=False),
-                "get": _handshake(with_channel=False),
-            },
-            "/webhooks/{provider}/{channel}": {
-                "parameters": [provider, channel],
-                "post": _webhook_post(with_channel=True),
-                "get": _handshake(with_channel=True),
-            },
+            **_webhook_paths(),
             "/healthz": _simple("healthz: alive", "application/json"),
             "/readyz": _simple("readyz: broker reachable or spool usable", "application/json", ("200", "503")),
             "/metrics": _simple("metrics: Prometheus text format", "text/plain"),

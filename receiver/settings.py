@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from schemas.privacy import Privacy, PrivacyMode
 from schemas.settings import KafkaSettings
 
 
@@ -20,6 +21,9 @@ class ReceiverSettings(KafkaSettings):
     port: int = Field(default=8080, ge=0, le=65535)
     reuse_port: bool = Field(default=False, description="Let several receiver processes share one port.")
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024, description="Larger bodies get 413.")
+    body_read_timeout_s: float = Field(
+        default=10.0, gt=0, description="A body not fully received in this time gets 408 (slow clients)."
+    )
     publish_timeout_s: float = Field(
         default=10.0, gt=0, description="Broker ack deadline per webhook; past it the webhook goes to the spool."
     )
@@ -46,3 +50,17 @@ class ReceiverSettings(KafkaSettings):
     shutdown_timeout_s: float = Field(default=10.0, gt=0, description="Grace for in-flight requests on shutdown.")
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"
+    recipient_privacy: PrivacyMode = Field(
+        default="mask", description="Phone numbers in logs and audit excerpts: mask or hash (plain masks logs too)."
+    )
+    recipient_hash_key: SecretStr | None = Field(default=None, description="Key of the hash mode's HMAC.")
+
+    @model_validator(mode="after")
+    def _privacy_is_usable(self) -> ReceiverSettings:
+        self.privacy()  # hash without a key fails at start-up, not at the first request
+        return self
+
+    def privacy(self) -> Privacy:
+        """What of a phone number the receiver may write outside the raw topic."""
+        key = self.recipient_hash_key.get_secret_value().encode() if self.recipient_hash_key else None
+        return Privacy(self.recipient_privacy, key)

@@ -41,3 +41,11 @@ class KafkaSettings(BaseSettings):
     topics: TopicNames = Field(default_factory=TopicNames)
     partitions: int = Field(default=4, ge=1, description="Partitions of every topic we create.")
     replication_factor: int = Field(default=1, ge=1)
+    # The only topics that hold payloads as sent (phone numbers, message content): how long they
+    # are kept is a privacy decision as much as a replay one. -1 keeps them forever.
+    raw_retention_ms: int = Field(
+        default=4 * 7 * 86_400_000, ge=-1, description="retention.ms of wa.webhooks.raw when it is created."
+    )
+    dlq_retention_ms: int = Field(
+        default=4 * 7 * 86_400_000, ge=-1, description="retention.ms of wa.webhooks.dlq when it is created."
+    )

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
+from collections.abc import Sequence
+from typing import Any
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
@@ -14,7 +18,10 @@ log = logging.getLogger(__name__)
 _WEEK_MS = 7 * 24 * 3600 * 1000
 
 # Per-topic configuration beyond partitions. The raw log is kept longest: it is the source
-# of truth that every derived topic can be rebuilt from.
+# of truth that every derived topic can be rebuilt from. Raw and DLQ retention come from the
+# settings (STATUSFLOW_RAW_RETENTION_MS, STATUSFLOW_DLQ_RETENTION_MS: see topic_configs); these
+# are their defaults. Settings apply when a topic is created; docs/security.md says how to
+# change an existing one.
 TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "raw": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "delete"},
     "events": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
@@ -27,8 +34,16 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
+def topic_configs(settings: KafkaSettings) -> dict[str, dict[str, str]]:
+    """TOPIC_CONFIGS with the configured retention of the two topics that hold raw payloads."""
+    configured = {role: dict(config) for role, config in TOPIC_CONFIGS.items()}
+    configured["raw"]["retention.ms"] = str(settings.raw_retention_ms)
+    configured["dlq"]["retention.ms"] = str(settings.dlq_retention_ms)
+    return configured
+
+
 def topic_specs(settings: KafkaSettings) -> list[NewTopic]:
-    """Every topic of the contract, with the configured partitions."""
+    """Every topic of the contract, with the configured partitions and raw/DLQ retention."""
     names = settings.topics.model_dump()
     return [
         NewTopic(
@@ -37,17 +52,26 @@ def topic_specs(settings: KafkaSettings) -> list[NewTopic]:
             replication_factor=settings.replication_factor,
             topic_configs=config,
         )
-        for role, config in TOPIC_CONFIGS.items()
+        for role, config in topic_configs(settings).items()
     ]
 
 
-async def ensure_topics(settings: KafkaSettings) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+async def ensure_topics(
+    settings: KafkaSettings, extra: Sequence[NewTopic] = (), *, timeout_s: float = 60.0
+) -> list[str]:
+    """Create the contract's topics (and `extra` ones) that do not exist yet, then wait until every
+    partition of each has a leader; returns the names created.
+
+    Waiting matters: a consumer group that joins while a new topic has no leader yet is assigned
+    none of its partitions (Faust's assignor ignores "missing" topics) and only notices the topic
+    at its next metadata refresh, minutes later; a producer meanwhile gets NotLeader errors.
+    """
+    specs = [*topic_specs(settings), *extra]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in topic_specs(settings) if spec.name not in existing]
+        missing = [spec for spec in specs if spec.name not in existing]
         if missing:
             try:
                 await admin.create_topics(missing)
@@ -57,6 +81,29 @@ async def ensure_topics(settings: KafkaSettings) -> list[str]:
         created = [spec.name for spec in missing]
         if created:
             log.info("created topics %s", created)
+        await _wait_for_leaders(admin, [spec.name for spec in specs], timeout_s)
         return created
     finally:
         await admin.close()
+
+
+def leaderless(descriptions: Sequence[dict[str, Any]]) -> list[str]:
+    """Names of described topics that are unknown or have a partition without a leader."""
+    waiting = []
+    for topic in descriptions:
+        partitions = topic.get("partitions") or []
+        if (
+            topic.get("error_code")
+            or not partitions
+            or any(p.get("error_code") or p.get("leader", -1) < 0 for p in partitions)
+        ):
+            waiting.append(str(topic.get("topic")))
+    return waiting
+
+
+async def _wait_for_leaders(admin: AIOKafkaAdminClient, names: list[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while waiting := leaderless(await admin.describe_topics(names)):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"topics without a partition leader after {timeout_s:.0f}s: {sorted(waiting)}")
+        await asyncio.sleep(0.1)  # polling the broker's metadata: there is no event to wait on

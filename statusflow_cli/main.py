@@ -1,13 +1,15 @@
-"""`statusflow`: run the local stack, create topics, tail topics, replay, check configuration, demo.
+"""`statusflow`: run the local stack, demo, tail, replay, loadgen, topics, check-config, export-parquet.
 
 Each subcommand reads the same environment settings as the processes (KAFKA_BOOTSTRAP_SERVERS,
-STATUSFLOW_TOPIC_*, ...).
+STATUSFLOW_TOPIC_*, ...). Failures print one line on stderr and exit with 1 (something is
+wrong), 2 (bad arguments or configuration) or 3 (broker, receiver or worker unreachable).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 import time
@@ -18,14 +20,17 @@ from typing import Any
 import aiohttp
 import orjson
 from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaConnectionError
 
 from schemas.channels import load_channels
 from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
 from schemas.settings import KafkaSettings
-from schemas.topics import ensure_topics, topic_specs
+from statusflow_cli import dashboard, export, loadgen, topics
+from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable, complain, progress
 from statusflow_cli.samples import mixed_stream
 from streams.records import state_view
+from streams.replay import add_arguments as add_replay_arguments
 
 # What each auth kind needs on the provider's side, for check-config.
 PROVIDER_SETUP = {
@@ -41,16 +46,6 @@ PROVIDER_SETUP = {
 def _out(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
-
-
-def cmd_topics(args: argparse.Namespace) -> int:
-    """Create missing topics and print the layout."""
-    settings = KafkaSettings()
-    created = asyncio.run(ensure_topics(settings))
-    for spec in topic_specs(settings):
-        state = "created" if spec.name in created else "exists"
-        _out(f"{spec.name:40} partitions={spec.num_partitions} {state} {spec.topic_configs}")
-    return 0
 
 
 def render(value: bytes, key: bytes | None) -> dict[str, Any] | None:
@@ -81,7 +76,11 @@ async def _tail(args: argparse.Namespace) -> int:
         auto_offset_reset="earliest" if args.from_beginning else "latest",
         group_id=None,
     )
-    await consumer.start()
+    try:
+        await consumer.start()
+    except KafkaConnectionError as exc:
+        await consumer.stop()
+        raise Unreachable("broker", settings.bootstrap_servers, exc) from exc
     shown = 0
     try:
         while args.limit is None or shown < args.limit:
@@ -112,11 +111,14 @@ def cmd_tail(args: argparse.Namespace) -> int:
 
 def cmd_check_config(args: argparse.Namespace) -> int:
     """Validate a channels file and say what each provider must be configured with."""
+    if not Path(args.file).is_file():
+        msg = f"{args.file}: no such file"
+        raise CliError(msg, EXIT_USAGE)
     try:
         channels = load_channels(Path(args.file), os.environ)
     except ConfigurationError as exc:
-        sys.stderr.write(f"invalid: {exc}\n")
-        return 2
+        msg = f"invalid: {exc}"
+        raise CliError(msg, EXIT_USAGE) from exc
     _out(f"{args.file}: {len(channels.channels)} channels, valid")
     for channel in channels.channels:
         statuses = ", ".join(sorted(channel.statuses)) if channel.statuses else "all statuses"
@@ -126,22 +128,28 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 async def _demo(args: argparse.Namespace) -> int:
-    stream = mixed_stream(messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix)
+    # Recent event times (the lifecycles span under two minutes): a live worker would retire
+    # messages whose times are older than its retention at once.
+    start = args.start if args.start is not None else int(time.time()) - 300
+    stream = mixed_stream(messages_per_kind=args.messages, seed=args.seed, prefix=args.prefix, t0=start)
     base = args.url.rstrip("/")
     accepted = 0
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
-        for i, webhook in enumerate(stream.webhooks, start=1):
-            url = f"{base}/webhooks/{webhook.provider}/{webhook.channel}"
-            headers = {"Content-Type": webhook.content_type}
-            async with http.post(url, data=webhook.body, headers=headers) as response:
-                if response.status != 200:
-                    sys.stderr.write(f"{url}: {response.status} {await response.text()}\n")
-                    return 1
+        with progress("demo: posting", len(stream.webhooks)) as bar:
+            for webhook in stream.webhooks:
+                url = f"{base}/webhooks/{webhook.provider}/{webhook.channel}"
+                headers = {"Content-Type": webhook.content_type}
+                try:
+                    async with http.post(url, data=webhook.body, headers=headers) as response:
+                        if response.status != 200:
+                            msg = f"{url}: {response.status} {await response.text()}"
+                            raise CliError(msg)
+                except aiohttp.ClientConnectionError as exc:
+                    raise Unreachable("receiver", base, exc) from exc
                 accepted += 1
-            sys.stdout.write(f"\rposted {i}/{len(stream.webhooks)} webhooks")
-            sys.stdout.flush()
+                bar.advance()
         providers = {key.split(":")[0] for key in stream.expected}
-        _out(f"\n{accepted} webhooks accepted for {len(stream.expected)} messages of {len(providers)} providers")
+        _out(f"{accepted} webhooks accepted for {len(stream.expected)} messages of {len(providers)} providers")
         if not args.check:
             key = next(iter(stream.expected))
             provider, _, message_id = key.partition(":")
@@ -153,18 +161,20 @@ async def _demo(args: argparse.Namespace) -> int:
 async def _check(http: aiohttp.ClientSession, worker: str, expected: dict[str, Any], timeout_s: float) -> int:
     deadline = time.monotonic() + timeout_s
     pending = dict(expected)
-    while pending and time.monotonic() < deadline:
-        for key, state in list(pending.items()):
-            provider, _, message_id = key.partition(":")
-            try:
-                async with http.get(f"{worker}/messages/{provider}/{message_id}") as response:
-                    # Status only: providers without event times (Twilio) are stamped at receipt.
-                    if response.status == 200 and (await response.json())["status"] == state_view(state)["status"]:
-                        del pending[key]
-            except aiohttp.ClientError:
-                break
-        if pending:
-            await asyncio.sleep(0.5)  # poll interval of the check
+    with progress("demo: checking states", len(expected)) as bar:
+        while pending and time.monotonic() < deadline:
+            for key, state in list(pending.items()):
+                provider, _, message_id = key.partition(":")
+                try:
+                    async with http.get(f"{worker}/messages/{provider}/{message_id}") as response:
+                        # Status only: providers without event times (Twilio) are stamped at receipt.
+                        if response.status == 200 and (await response.json())["status"] == state_view(state)["status"]:
+                            del pending[key]
+                            bar.advance()
+                except aiohttp.ClientError:
+                    break  # the worker is (re)starting: try again at the next poll
+            if pending:
+                await asyncio.sleep(0.5)  # poll interval of the check
     if pending:
         _out(f"{len(pending)} messages not yet in their expected state, e.g. {next(iter(pending))}")
         return 1
@@ -178,26 +188,46 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
-    """Delegate to `python -m streams.replay`."""
-    from streams.replay import main as replay_main  # noqa: PLC0415 - only this command needs the worker
+    """`python -m streams.replay` with a progress bar."""
+    from streams.replay import run as replay_run  # noqa: PLC0415 - only this command needs the worker
 
-    return replay_main(args.rest)
+    with progress(f"replay {args.app_id}", None) as bar:
+        try:
+            return replay_run(args, report=bar.update)
+        except KafkaConnectionError as exc:
+            raise Unreachable("broker", KafkaSettings().bootstrap_servers, exc) from exc
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     """The whole local stack (what `make run` calls)."""
-    from devkit.run_local import main as run_main  # noqa: PLC0415 - only this command needs it
+    from devkit.kafka_local import BrokerError  # noqa: PLC0415 - only this command needs the devkit
+    from devkit.run_local import main as run_main  # noqa: PLC0415
 
-    return run_main()
+    try:
+        return run_main()
+    except BrokerError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"the local Kafka broker did not start: {first} (its log is in the broker's data directory)"
+        raise CliError(msg, EXIT_UNREACHABLE) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
     """Every subcommand with its --help."""
     parser = argparse.ArgumentParser(prog="statusflow", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("run", help="broker, receiver and worker on this machine").set_defaults(func=cmd_run)
-    sub.add_parser("topics", help="create missing topics and show the layout").set_defaults(func=cmd_topics)
-    tail = sub.add_parser("tail", help="print a topic's records as JSON lines")
+    sub.add_parser(
+        "run",
+        help="broker, receiver and worker on this machine (what make run calls)",
+        description="Start a local Kafka broker, the receiver and one worker; Ctrl-C stops all of them. "
+        "Ports: STATUSFLOW_KAFKA_PORT (9092), STATUSFLOW_PORT (8080), STATUSFLOW_WEB_PORT (6066); "
+        "state and logs under STATUSFLOW_LOCAL_DIR (.local).",
+    ).set_defaults(func=cmd_run)
+    topics.add_parser(sub)
+    tail = sub.add_parser(
+        "tail",
+        help="print a topic's records as JSON lines",
+        description="Decode a topic's Avro records and print them as JSON lines, optionally filtered.",
+    )
     tail.add_argument(
         "topic", help="a role (raw, events, changes, alerts, metrics, dlq, audit, signals) or a topic name"
     )
@@ -208,28 +238,62 @@ def build_parser() -> argparse.ArgumentParser:
     tail.add_argument("--limit", type=int, default=None, help="stop after this many records")
     tail.add_argument("--exit-when-idle", action="store_true", help="stop when a poll returns nothing")
     tail.set_defaults(func=cmd_tail)
-    demo = sub.add_parser("demo", help="post sample webhooks of every provider to a running stack")
+    demo = sub.add_parser(
+        "demo",
+        help="post sample webhooks of every provider to a running stack",
+        description="Post the bundled sample webhooks of all nine providers (with repeats and out-of-order "
+        "deliveries) to a running receiver; --check then waits until the worker shows every expected state.",
+    )
     demo.add_argument("--url", default="http://127.0.0.1:8080", help="the receiver (http://127.0.0.1:8080)")
     demo.add_argument("--worker-url", default="http://127.0.0.1:6066", help="the worker (http://127.0.0.1:6066)")
     demo.add_argument("--messages", type=int, default=2, help="messages per provider lifecycle (2)")
-    demo.add_argument("--seed", type=int, default=11)
+    demo.add_argument("--seed", type=int, default=11, help="seed of the shuffle (11)")
     demo.add_argument("--prefix", default="demo-", help="message id prefix")
+    demo.add_argument(
+        "--start",
+        type=int,
+        default=None,
+        help="epoch seconds of the first event (default: 5 minutes ago; older times meet the worker's retention)",
+    )
     demo.add_argument("--check", action="store_true", help="then wait until the worker shows every expected state")
     demo.add_argument("--timeout", type=float, default=60, help="seconds --check waits")
     demo.set_defaults(func=cmd_demo)
-    check = sub.add_parser("check-config", help="validate a channels file")
-    check.add_argument("file")
+    check = sub.add_parser(
+        "check-config",
+        help="validate a channels file",
+        description="Validate a channels file (TOML or YAML) and print what each provider must be configured with.",
+    )
+    check.add_argument("file", help="the channels file (what STATUSFLOW_CHANNELS_FILE names)")
     check.set_defaults(func=cmd_check_config)
-    replay = sub.add_parser("replay", help="rebuild derived topics and tables from the raw log (see --help)")
-    replay.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of python -m streams.replay")
+    replay = sub.add_parser(
+        "replay",
+        help="rebuild derived topics and tables from the raw log",
+        description="Rebuild every derived topic (renamed with a suffix) and table from wa.webhooks.raw under a "
+        "new application id, until caught up with the raw log as it was at start.",
+    )
+    add_replay_arguments(replay)
     replay.set_defaults(func=cmd_replay)
+    loadgen.add_parser(sub)
+    export.add_parser(sub)
+    dashboard.add_parser(sub)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the console script."""
+    """Entry point of the console script: one line and an exit code for every expected failure."""
     args = build_parser().parse_args(argv)
-    result: int = args.func(args)
+    # aiokafka logs each failed connection attempt; the command says it once, in one line.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
+    try:
+        result: int = args.func(args)
+    except CliError as exc:
+        complain(str(exc))
+        return exc.exit_code
+    except KafkaConnectionError as exc:
+        complain(f"cannot reach the broker at {KafkaSettings().bootstrap_servers} ({exc})")
+        return EXIT_UNREACHABLE
+    except KeyboardInterrupt:
+        return 130
     return result
 
 

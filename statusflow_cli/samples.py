@@ -6,6 +6,7 @@ The stream has repeats, out-of-order deliveries, failures and a channel logout.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import random
 from collections.abc import Callable
 from urllib.parse import urlencode
@@ -18,13 +19,11 @@ from streams.normalizer import normalize
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"
-T0 = 1_750_030_000  # epoch seconds
-ISO = "2025-06-15T23:{:02d}:{:02d}.000Z"  # T0 is 23:26:40Z
+T0 = 1_750_030_000  # epoch seconds (2025-06-15T23:26:40Z): the tests' fixed origin
 
 
 def _iso(offset_s: int) -> str:
-    total = 26 * 60 + 40 + offset_s
-    return ISO.format(total // 60, total % 60)
+    return dt.datetime.fromtimestamp(T0 + offset_s, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
 def meta(message_id: str, status: str, offset_s: int, error_code: int | None = None) -> tuple[bytes, str]:
@@ -185,8 +184,15 @@ class MixedStream:
     expected: dict[str, MessageState]
 
 
-def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = True, prefix: str = "") -> MixedStream:
-    """Every lifecycle of every provider, shuffled, each webhook delivered twice when `repeat_all`."""
+def mixed_stream(
+    messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = True, prefix: str = "", t0: int = T0
+) -> MixedStream:
+    """Every lifecycle of every provider, shuffled, each webhook delivered twice when `repeat_all`.
+
+    Event times start at `t0` (epoch seconds). The demo passes a recent time: a live stack
+    judges windows and retention by event time, and would retire messages from 2025 at once.
+    """
+    shift = t0 - T0
     rng = random.Random(seed)  # noqa: S311 - a reproducible shuffle, not a secret
     bodies: list[tuple[str, bytes, str]] = []
     for provider, (build, lifecycles) in LIFECYCLES.items():
@@ -194,10 +200,10 @@ def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = 
             for n in range(messages_per_kind):
                 message_id = f"{prefix}{provider}-{kind}-{n}"
                 for status, offset, code in lifecycle:
-                    body, content_type = build(message_id, status, offset + n, code)
+                    body, content_type = build(message_id, status, offset + n + shift, code)
                     bodies.append((provider, body, content_type))
     for provider, build, status, offset in CHANNEL_EVENTS:
-        body, content_type = build(f"{prefix}{provider}-channel", status, offset, None)
+        body, content_type = build(f"{prefix}{provider}-channel", status, offset + shift, None)
         bodies.append((provider, body, content_type))
     if repeat_all:
         bodies += list(bodies)
@@ -208,7 +214,7 @@ def mixed_stream(messages_per_kind: int = 3, seed: int = 11, repeat_all: bool = 
             provider=provider,
             channel="main",
             # Twilio's times come from receipt: one receipt time per message keeps the reference exact.
-            received_at=T0 * 1000 + 500,
+            received_at=t0 * 1000 + 500,
             content_type=content_type,
             url=f"http://127.0.0.1/webhooks/{provider}/main",
             body=body,

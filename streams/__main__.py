@@ -13,10 +13,11 @@ from schemas.errors import ConfigurationError
 from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
+from streams.topology import internal_topics
 
 
 def main() -> None:
-    """Create the topics if needed, then run the worker until SIGINT/SIGTERM."""
+    """Create the topics (also Faust's own) if needed, then run the worker until SIGINT/SIGTERM."""
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
@@ -25,7 +26,7 @@ def main() -> None:
     except ConfigurationError as exc:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
-    asyncio.run(ensure_topics(settings))
+    asyncio.run(ensure_topics(settings, internal_topics(app, settings)))
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     worker.execute_from_commandline()
 

@@ -25,6 +25,7 @@ from streams.domain.events import StatusEvent
 from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
 from streams.normalize_loop import NormalizeLoop
+from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
 from streams.partitioning import key_partition
 from streams.records import bundle_from_avro, state_from_bytes
@@ -80,15 +81,28 @@ async def _dead_letter(t: Topology, outbox: Outbox, record: EventT[bytes], reaso
 def register_agents(t: Topology, accept: Callable[[StatusEvent], bool], resolve: Resolver) -> None:
     """Attach the stages; `accept` is the channels' status filter, `resolve` picks adapters."""
 
+    def downstream_ready() -> bool:
+        return not (t.app.rebalancing or t.app.in_recovery)
+
     @t.app.service
     class NormalizeService(mode.Service):
-        """Runs the normalize loop for as long as the worker runs."""
+        """Runs the normalize loop for as long as the worker runs: in a child process (a second
+        core) or, with STATUSFLOW_NORMALIZE_PROCESS=false, in this event loop."""
 
         @mode.Service.task
         async def _normalize(self) -> None:
-            await NormalizeLoop(
-                t.settings, accept, resolve, downstream_ready=lambda: not (t.app.rebalancing or t.app.in_recovery)
-            ).run()
+            if not t.settings.normalize_process:
+                await NormalizeLoop(t.settings, accept, resolve, downstream_ready=downstream_ready).run()
+                return
+            child = NormalizeProcess(t.settings)
+            child.start()
+            try:
+                while True:
+                    child.check(downstream_ready())
+                    # Polling: Faust exposes its rebalance state as flags, not events.
+                    await asyncio.sleep(0.01)
+            finally:
+                await asyncio.get_running_loop().run_in_executor(None, child.stop)
 
     _register_track(t)
     _register_channel(t)

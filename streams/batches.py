@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 
 from schemas.codec import codec
+from schemas.privacy import Privacy
 from streams.adapters.registry import Resolver, adapter_for
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
@@ -21,7 +22,7 @@ from streams.domain.events import StatusEvent
 from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
 from streams.domain.stuck import stuck_alert
-from streams.normalizer import normalize
+from streams.normalizer import MASK, normalize
 from streams.outputs import Source, audit_record, dead_letter_record
 from streams.partitioning import key_partition
 from streams.records import event_to_record, state_from_bytes, state_to_bytes
@@ -143,13 +144,14 @@ def plan_normalize(
     partitions: int,
     accept: Callable[[StatusEvent], bool] = lambda _event: True,
     resolve: Resolver = adapter_for,
+    privacy: Privacy = MASK,
 ) -> NormalizePlan:
     """Normalise a batch: events bundled by partition, dead letters, one audit per webhook."""
     plan = NormalizePlan()
     signals = _SignalsByChannel()
     at = now_ms()
     for record in records:
-        result = normalize(record.value, resolve)
+        result = normalize(record.value, resolve, privacy)
         raw = result.raw
         request_id = raw.request_id if raw else (record.key or b"").decode("utf-8", "replace")
         provider = raw.provider if raw else "unknown"

@@ -92,7 +92,7 @@ class NormalizeLoop:
             for tp, batch in batches.items()
             for r in batch
         ]
-        plan = plan_normalize(records, partitions, self._accept, self._resolve)
+        plan = plan_normalize(records, partitions, self._accept, self._resolve, self._settings.privacy())
         # Bundles published while this worker's Faust side is rebalancing or recovering its
         # table could be tracked into a table partition that recovery then rewrites (seen in
         # the two-worker test): hold them until the tracker is settled.

@@ -6,6 +6,7 @@ import dataclasses
 
 from schemas.codec import SchemaError
 from schemas.envelope import RawWebhook
+from schemas.privacy import Privacy
 from streams.adapters.base import ChannelEvent, UnparseableWebhook
 from streams.adapters.registry import Resolver, adapter_for
 from streams.domain.events import StatusEvent
@@ -31,8 +32,15 @@ class Normalized:
         return "normalized"
 
 
-def normalize(value: bytes, resolve: Resolver = adapter_for) -> Normalized:
-    """Decode and parse one raw record; never raises for bad input."""
+MASK = Privacy("mask")
+
+
+def normalize(value: bytes, resolve: Resolver = adapter_for, privacy: Privacy = MASK) -> Normalized:
+    """Decode and parse one raw record; never raises for bad input.
+
+    Adapters return recipients as sent; `privacy` masks or hashes them (and phone-like numbers in
+    error titles, channel event details and dead-letter reasons) before anything leaves here.
+    """
     try:
         raw = RawWebhook.from_avro(value)
     except SchemaError as exc:
@@ -43,14 +51,24 @@ def normalize(value: bytes, resolve: Resolver = adapter_for) -> Normalized:
     try:
         result = adapter.parse(raw)
     except UnparseableWebhook as exc:
-        return Normalized(raw=raw, dead_letter_reason=str(exc))
+        return Normalized(raw=raw, dead_letter_reason=privacy.text(str(exc)))
     except Exception as exc:  # noqa: BLE001 - an adapter bug must dead-letter the webhook, not crash the agent
-        return Normalized(raw=raw, dead_letter_reason=f"adapter {raw.provider} failed: {exc!r}")
-    ranked = tuple(e for e in result.events if not e.status.is_side_event)
+        return Normalized(raw=raw, dead_letter_reason=privacy.text(f"adapter {raw.provider} failed: {exc!r}"))
+    ranked = tuple(_private(e, privacy) for e in result.events if not e.status.is_side_event)
     side = len(result.events) - len(ranked)
     return Normalized(
         raw=raw,
         events=ranked,
-        channel_events=result.channel_events,
+        channel_events=tuple(
+            dataclasses.replace(c, detail=privacy.text(c.detail)) if c.detail else c for c in result.channel_events
+        ),
         ignored=result.ignored + side,
+    )
+
+
+def _private(event: StatusEvent, privacy: Privacy) -> StatusEvent:
+    if event.recipient is None and event.error_title is None:
+        return event
+    return dataclasses.replace(
+        event, recipient=privacy.recipient(event.recipient), error_title=privacy.text(event.error_title)
     )

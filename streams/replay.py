@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -67,8 +68,28 @@ def replay_env(settings: WorkerSettings) -> dict[str, str]:
     return env
 
 
-async def wait_caught_up(settings: WorkerSettings, app_id: str, proc: subprocess.Popen[bytes], timeout_s: float) -> int:
-    """Print progress until the replay has committed every raw offset that existed at start."""
+Report = Callable[[int, int], None]
+
+
+def print_progress(app_id: str) -> Report:
+    """A progress line rewritten in place: done/total raw webhooks."""
+
+    def report(done: int, total: int) -> None:
+        sys.stdout.write(f"\rreplay {app_id}: {done}/{total} raw webhooks ({done / total:.0%})" if total else "\r")
+        sys.stdout.flush()
+
+    return report
+
+
+async def wait_caught_up(
+    settings: WorkerSettings,
+    app_id: str,
+    proc: subprocess.Popen[bytes],
+    timeout_s: float,
+    report: Report | None = None,
+) -> int:
+    """Report progress until the replay has committed every raw offset that existed at start."""
+    report = report or print_progress(app_id)
     target = await end_offsets(settings)
     total = sum(target.values())
     deadline = time.monotonic() + timeout_s
@@ -79,8 +100,7 @@ async def wait_caught_up(settings: WorkerSettings, app_id: str, proc: subprocess
             raise SystemExit(msg)
         done_by_tp = await committed(settings, app_id)
         done = sum(min(done_by_tp.get(tp, 0), end) for tp, end in target.items())
-        sys.stdout.write(f"\rreplay {app_id}: {done}/{total} raw webhooks ({done / total:.0%})" if total else "\r")
-        sys.stdout.flush()
+        report(done, total)
         if done >= total:
             sys.stdout.write("\n")
             return done
@@ -94,23 +114,36 @@ def _terminate(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start the replay worker, report progress; keep it running with --follow."""
-    parser = argparse.ArgumentParser(prog="statusflow-replay", description=__doc__.splitlines()[0])
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The replay's arguments (shared with `statusflow replay`)."""
     parser.add_argument("--app-id", required=True, help="new application id (consumer groups, changelogs)")
     parser.add_argument("--suffix", default=None, help="appended to derived topic names (default .<app-id>)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds to wait for catching up")
     parser.add_argument("--follow", action="store_true", help="keep the replay worker running afterwards")
     parser.add_argument("--web-port", type=int, default=6067, help="the replay worker's web port (6067)")
-    args = parser.parse_args(argv)
+    parser.add_argument(
+        "--worker-log", type=Path, default=None, help="append the replay worker's log to this file (default: stdout)"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m streams.replay`."""
+    parser = argparse.ArgumentParser(prog="statusflow-replay", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+def run(args: argparse.Namespace, report: Report | None = None) -> int:
+    """Start the replay worker, report progress; keep it running with --follow."""
     settings = replay_settings(WorkerSettings(), args.app_id, args.suffix or f".{args.app_id}")
     asyncio.run(ensure_topics(settings))
     # SIGTERM must unwind like Ctrl-C, so that the finally below stops the replay worker.
     signal.signal(signal.SIGTERM, _terminate)
     env = {**replay_env(settings), "STATUSFLOW_WEB_PORT": str(args.web_port)}
-    proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env)
+    log = args.worker_log.open("ab") if args.worker_log is not None else None
+    proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
-        done = asyncio.run(wait_caught_up(settings, args.app_id, proc, args.timeout))
+        done = asyncio.run(wait_caught_up(settings, args.app_id, proc, args.timeout, report))
         derived = ", ".join(v for k, v in settings.topics.model_dump().items() if k != "raw")
         sys.stdout.write(f"replayed {done} webhooks into {derived}; worker on port {args.web_port}\n")
         sys.stdout.flush()
@@ -122,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         if proc.poll() is None:
             proc.terminate()
             proc.wait(timeout=60)
+        if log is not None:
+            log.close()
     return 0
 
 

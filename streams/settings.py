@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from schemas.privacy import Privacy, PrivacyMode
 from schemas.settings import KafkaSettings
 from streams.domain.channel import Policy
 from streams.domain.retention import Retention
@@ -30,6 +31,9 @@ class WorkerSettings(KafkaSettings):
     )
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
+    normalize_process: bool = Field(
+        default=True, description="Run the normalize stage in a child process (a second core) instead of in-loop."
+    )
     window_s: int = Field(default=60, ge=1, description="Metric window (tumbling, event time).")
     window_grace_s: int = Field(default=5, ge=0, description="Wait after a window's end before publishing it.")
     lateness_s: int = Field(default=300, ge=0, description="Late data corrects a window for this long.")
@@ -47,6 +51,20 @@ class WorkerSettings(KafkaSettings):
         default=30 * 86400, ge=1, description="Other messages leave (as expired) after this."
     )
     tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
+    recipient_privacy: PrivacyMode = Field(
+        default="mask", description="Recipient numbers in derived topics, the table and logs: plain, mask or hash."
+    )
+    recipient_hash_key: SecretStr | None = Field(default=None, description="Key of the hash mode's HMAC.")
+
+    @model_validator(mode="after")
+    def _privacy_is_usable(self) -> WorkerSettings:
+        self.privacy()  # hash without a key fails at start-up, not at the first event
+        return self
+
+    def privacy(self) -> Privacy:
+        """What of a recipient's number leaves the raw topic."""
+        key = self.recipient_hash_key.get_secret_value().encode() if self.recipient_hash_key else None
+        return Privacy(self.recipient_privacy, key)
 
     def retention(self) -> Retention:
         """How long messages stay in the table after their last event."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 import faust
+from aiokafka.admin import NewTopic
 from faust.types import TableT, TopicT
 
 from streams.settings import WorkerSettings
@@ -82,3 +83,22 @@ def build_topology(settings: WorkerSettings) -> Topology:
             CHANNEL_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
         ),
     )
+
+
+def internal_topics(app: faust.App, settings: WorkerSettings) -> list[NewTopic]:
+    """The topics Faust would create for itself while starting: the tables' changelogs and the
+    assignor's leader topic. Creating them beforehand (and waiting for their leaders) keeps the
+    first group assignment from skipping a topic the broker has not finished creating."""
+    changelogs = [
+        NewTopic(
+            name=table.changelog_topic.get_topic_name(),
+            num_partitions=settings.partitions,
+            replication_factor=settings.replication_factor,
+            topic_configs={"cleanup.policy": "compact"},
+        )
+        for table in app.tables.values()
+    ]
+    leader = NewTopic(
+        name=f"{app.conf.id}-__assignor-__leader", num_partitions=1, replication_factor=settings.replication_factor
+    )
+    return [*changelogs, leader]

@@ -7,7 +7,7 @@ import enum
 import hashlib
 
 from streams.domain.events import StatusEvent
-from streams.domain.lattice import AT_FIELD, MessageState, initial, merge, seen_id
+from streams.domain.lattice import AT_FIELD, MessageState, initial, merge, same_report, seen_id
 from streams.domain.status import RANKED
 
 
@@ -38,7 +38,7 @@ def track(state: MessageState | None, event: StatusEvent) -> Tracked:
     if event.status.is_side_event:
         return Tracked(state if state is not None else initial(event), Outcome.IGNORED, None)
     new = merge(state, event)
-    if state is not None and new.reported() == state.reported():
+    if state is not None and same_report(new, state):
         duplicate = seen_id(event) in state.seen or state.time_of(event.status) == event.occurred_at
         return Tracked(new, Outcome.DUPLICATE if duplicate else Outcome.STALE, None)
     return Tracked(new, Outcome.CHANGED, change_record(state, new, event))

@@ -8,6 +8,7 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 from schemas.envelope import RawWebhook
+from schemas.privacy import Privacy
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
@@ -69,5 +70,11 @@ def json_documents(keys: list[str]) -> st.SearchStrategy[object]:
 
 
 def event_fields(event: StatusEvent) -> dict[str, object]:
-    """Every field of an event plus its message key: what the adapter tests compare in full."""
-    return dataclasses.asdict(event) | {"message_key": event.message_key}
+    """Every field of an event plus its message key, recipient as published by default (masked).
+
+    Adapters hand recipients over as sent; normalize applies STATUSFLOW_RECIPIENT_PRIVACY
+    (schemas/privacy.py), whose default is mask: that is what the adapter tests compare in full.
+    """
+    fields = dataclasses.asdict(event) | {"message_key": event.message_key}
+    fields["recipient"] = Privacy("mask").recipient(event.recipient)
+    return fields

@@ -77,6 +77,9 @@ def list_of_objects(obj: dict[str, Any], key: str, where: str) -> list[dict[str,
 
 # Epoch values at or above this are milliseconds (year 2001 in ms, year 33658 in seconds).
 _MS_THRESHOLD = 1_000_000_000_000
+# 9999-12-31T23:59:59.999Z: later times are nonsense, and a huge one (1e300) does not fit the
+# Avro long of every derived record: it crashed the whole normalize batch (fuzz campaign find).
+MAX_EPOCH_MS = 253_402_300_799_999
 
 
 def to_epoch_ms(value: object, where: str) -> int:
@@ -106,7 +109,11 @@ def _epoch_number_to_ms(number: float, where: str) -> int:
     if not math.isfinite(number) or number < 0:
         msg = f"{where} is not a valid epoch time: {number!r}"
         raise UnparseableWebhook(msg)
-    return int(number) if number >= _MS_THRESHOLD else round(number * 1000)
+    ms = int(number) if number >= _MS_THRESHOLD else round(number * 1000)
+    if ms > MAX_EPOCH_MS:
+        msg = f"{where} is after the year 9999: {number!r}"
+        raise UnparseableWebhook(msg)
+    return ms
 
 
 def _iso_to_ms(text: str, where: str) -> int:

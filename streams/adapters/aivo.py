@@ -16,7 +16,7 @@ from schemas.envelope import RawWebhook
 from streams.adapters import meta
 from streams.adapters._fields import event_time, load_json, optional_str, require_str
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import StatusEvent, mask_number
+from streams.domain.events import StatusEvent
 from streams.domain.status import Status
 
 STATUS_MAP: dict[str, Status] = {
@@ -83,7 +83,7 @@ def _event(raw: RawWebhook, item: dict[str, Any], where: str) -> StatusEvent:
         provider_status=word,
         occurred_at=occurred_at,
         time_from_receipt=flagged,
-        recipient=mask_number(optional_str(recipient, "id")),
+        recipient=optional_str(recipient, "id"),
         campaign=optional_str(campaign, "id") or optional_str(campaign, "name"),
         # Engage sends WhatsApp's own message ids, so its error codes are Meta's.
         failure_reason=meta.failure_reason(code) if status is Status.FAILED else None,

@@ -18,7 +18,7 @@ Configuration keys (all optional; a path key takes a string or a list of strings
 | `timestamp` | epoch s/ms (number or digits) or ISO-8601 with a zone; missing: receipt, flagged | `timestamp` |
 | `error_code` | error code | `error.code`, `error_code` |
 | `error_title` | error text | `error.title`, `error.message`, `error_message` |
-| `recipient` | recipient number (masked) | `recipient`, `recipient_id`, `to` |
+| `recipient` | recipient number (STATUSFLOW_RECIPIENT_PRIVACY applies) | `recipient`, `recipient_id`, `to` |
 | `campaign` | campaign id or name | `campaign.id`, `campaign_id`, `campaign` |
 | `channel_event` | a field that names a channel event when it is not in `status` | `event` |
 | `statuses` | table word → `"<status>"` or `"failed:<reason>"` or `{status=…, reason=…}` | see below |
@@ -49,7 +49,7 @@ from schemas.envelope import RawWebhook
 from schemas.errors import ConfigurationError
 from streams.adapters._fields import as_text, event_time, load_json
 from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import StatusEvent, mask_number
+from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
 # One dotted part: a key (possibly empty before brackets) then any `[n]` / `[*]` steps.
@@ -316,7 +316,7 @@ class GenericAdapter:
                 provider_status=word,
                 occurred_at=occurred_at,
                 time_from_receipt=flagged,
-                recipient=mask_number(self._text(item, "recipient")),
+                recipient=self._text(item, "recipient"),
                 campaign=self._text(item, "campaign"),
                 failure_reason=reason,
                 error_code=code,

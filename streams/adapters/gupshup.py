@@ -20,7 +20,7 @@ from schemas.envelope import RawWebhook
 from streams.adapters import meta
 from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import StatusEvent, mask_number
+from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
 # v2 `payload.type` words (Gupshup "Message events"); `deleted` is a side event (DESIGN.md).
@@ -109,7 +109,7 @@ def _v2_event(raw: RawWebhook, doc: dict[str, Any]) -> StatusEvent:
         provider_status=word,
         occurred_at=occurred_at,
         time_from_receipt=flagged,
-        recipient=mask_number(optional_str(payload, "destination")),
+        recipient=optional_str(payload, "destination"),
         failure_reason=failure_reason(code) if status is Status.FAILED else None,
         error_code=code,
         error_title=optional_str(detail, "reason"),

@@ -7,7 +7,7 @@ from typing import Any
 from schemas.envelope import RawWebhook
 from streams.adapters._fields import event_time, list_of_objects, load_json_object, optional_str, require_str
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import StatusEvent, mask_number
+from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
 # Infobip status groups (Response status and error codes: groups 1-5).
@@ -81,7 +81,7 @@ class InfobipAdapter:
             provider_status=word,
             occurred_at=occurred_at,
             time_from_receipt=flagged,
-            recipient=mask_number(optional_str(report, "to")),
+            recipient=optional_str(report, "to"),
             campaign=optional_str(report, "callbackData"),
             failure_reason=reason,
             error_code=code,

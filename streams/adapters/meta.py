@@ -19,7 +19,7 @@ from streams.adapters._fields import (
     require_str,
 )
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import StatusEvent, mask_number
+from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
 # Meta's status words; `deleted` and `warning` are side events (DESIGN.md).
@@ -114,7 +114,7 @@ def status_event(
         provider_status=word,
         occurred_at=occurred_at,
         time_from_receipt=flagged,
-        recipient=mask_number(optional_str(status, "recipient_id")),
+        recipient=optional_str(status, "recipient_id"),
         campaign=optional_str(status, "biz_opaque_callback_data"),
         failure_reason=failure_reason(code) if canonical is Status.FAILED else None,
         error_code=code,

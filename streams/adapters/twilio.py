@@ -6,7 +6,6 @@ from urllib.parse import parse_qs
 
 from schemas.envelope import RawWebhook
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import mask_number
 from streams.domain.status import FailureReason, Status
 
 # Twilio's MessageStatus words (Message resource, "Outbound Message Status in Status Callbacks").
@@ -74,7 +73,7 @@ class TwilioAdapter:
                     provider_status=word,
                     occurred_at=raw.received_at,
                     time_from_receipt=True,
-                    recipient=mask_number(_address(_first(form, "To"))),
+                    recipient=_address(_first(form, "To")),
                     failure_reason=_reason(code) if status is Status.FAILED else None,
                     # "0" is what some callbacks carry when there is no error.
                     error_code=code if code and code != "0" else None,

@@ -7,7 +7,6 @@ from typing import Any
 from schemas.envelope import RawWebhook
 from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import mask_number
 from streams.domain.status import FailureReason, Status
 
 # The documented Messages API statuses (WhatsApp status callbacks; SDK MessageStatus.Status).
@@ -59,7 +58,7 @@ class VonageAdapter:
                     provider_status=word,
                     occurred_at=occurred_at,
                     time_from_receipt=flagged,
-                    recipient=mask_number(optional_str(doc, "to")),
+                    recipient=optional_str(doc, "to"),
                     campaign=optional_str(doc, "client_ref"),
                     failure_reason=reason,
                     error_code=code,

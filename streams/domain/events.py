@@ -55,13 +55,3 @@ def event_id(provider: str, message_id: str, provider_status: str, occurred_at: 
     when = "" if occurred_at is None else str(occurred_at)
     raw = f"{provider}\x1f{message_id}\x1f{provider_status}\x1f{when}".encode()
     return hashlib.blake2b(raw, digest_size=12).hexdigest()
-
-
-def mask_number(number: str | None) -> str | None:
-    """Keep the country prefix and the last two digits of a phone number, hide the rest."""
-    if not number:
-        return number
-    digits = number.strip()
-    if len(digits) <= 5:
-        return "*" * len(digits)
-    return digits[:3] + "*" * (len(digits) - 5) + digits[-2:]

@@ -13,6 +13,7 @@ from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.gupshup import GupshupAdapter
 from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
+from streams.normalizer import normalize
 from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook
 
 ADAPTER = GupshupAdapter()
@@ -191,8 +192,10 @@ def test_garbage_is_unparseable(body: bytes) -> None:
         ADAPTER.parse(raw_webhook("gupshup", body))
 
 
-def test_full_number_never_leaves_the_adapter() -> None:
-    event = parse("v2_sent.json").events[0]
+def test_full_number_never_leaves_normalize() -> None:
+    raw = raw_webhook("gupshup", (FIXTURES / "gupshup" / "v2_sent.json").read_bytes())
+    assert "9876543" in (parse("v2_sent.json").events[0].recipient or "")  # as sent, for the privacy step
+    (event,) = normalize(raw.to_avro()).events
     assert event.recipient == MASKED
     assert "9876543" not in (event.recipient or "")
 

@@ -7,6 +7,7 @@ import pytest
 from streams.adapters.base import UnparseableWebhook
 from streams.adapters.meta import MetaAdapter
 from streams.domain.status import FailureReason, Status
+from streams.normalizer import normalize
 from tests.factories import FIXTURES, raw_webhook
 
 ADAPTER = MetaAdapter()
@@ -33,7 +34,11 @@ def test_sent_carries_campaign_conversation_pricing_and_masks_the_number() -> No
     assert event.campaign == "campaign-42"
     assert event.conversation_id == "6ceb9d929c1a3bb6fa45c4eb4e5c3a0c"
     assert event.pricing_category == "marketing"
-    assert event.recipient is not None and "5551234" not in event.recipient
+    assert event.recipient is not None and "5551234" in event.recipient  # as sent: normalize masks it
+    (published,) = normalize(
+        raw_webhook("meta", (FIXTURES / "meta" / "status_sent.json").read_bytes()).to_avro()
+    ).events
+    assert published.recipient is not None and "5551234" not in published.recipient
 
 
 def test_failure_keeps_code_and_title_and_maps_not_on_whatsapp() -> None:

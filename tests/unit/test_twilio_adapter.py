@@ -14,6 +14,7 @@ from schemas.envelope import RawWebhook
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.twilio import STATUS_MAP, TwilioAdapter
 from streams.domain.status import FailureReason, Status
+from streams.normalizer import normalize
 from tests.factories import FIXTURES, event_fields, raw_webhook
 
 ADAPTER = TwilioAdapter()
@@ -149,8 +150,9 @@ def test_event_id_distinguishes_statuses_and_messages() -> None:
     assert len(ids) == 3
 
 
-def test_full_number_never_leaves_the_adapter() -> None:
-    event = parse("status_delivered.form").events[0]
+def test_full_number_never_leaves_normalize() -> None:
+    raw = raw_webhook("twilio", (FIXTURES / "twilio" / "status_delivered.form").read_bytes(), FORM)
+    (event,) = normalize(raw.to_avro()).events
     assert event.recipient is not None
     assert "987654" not in event.recipient
     assert "whatsapp" not in event.recipient

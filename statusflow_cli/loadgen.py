@@ -1,0 +1,243 @@
+"""`statusflow loadgen`: a bounded, paced stream of sample webhooks to a receiver, and its figures.
+
+Webhooks come from the sample generator (`statusflow_cli.samples`): every message follows one
+of its provider's lifecycles, so the worker sees realistic statuses. Rate, duration, count and
+concurrency have hard caps, and a receiver that is not on loopback needs `--allow-remote`: a
+load generator must not be able to flood a production endpoint by a typo.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import dataclasses
+import ipaddress
+import math
+import random
+import time
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import aiohttp
+
+from statusflow_cli.console import EXIT_USAGE, CliError, Tracker, Unreachable, progress, say
+from statusflow_cli.samples import LIFECYCLES
+
+MAX_RATE = 5_000  # webhooks per second
+MAX_DURATION_S = 600
+MAX_COUNT = 1_000_000
+MAX_CONCURRENCY = 128
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class LoadPlan:
+    """What to send, where and how fast."""
+
+    url: str
+    rate: float
+    count: int
+    mix: dict[str, int]
+    concurrency: int
+    seed: int = 7
+    prefix: str = "load-"
+
+
+@dataclasses.dataclass
+class LoadResult:
+    """What happened to the webhooks sent."""
+
+    sent: int = 0
+    acked: int = 0
+    errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
+    latencies_ms: list[float] = dataclasses.field(default_factory=list)
+    elapsed_s: float = 0.0
+
+    def summary(self) -> list[str]:
+        """The lines `statusflow loadgen` prints at the end."""
+        rate = self.sent / self.elapsed_s if self.elapsed_s else 0.0
+        pct = percentiles(self.latencies_ms)
+        errors = ", ".join(f"{kind} {n}" for kind, n in sorted(self.errors.items())) or "none"
+        return [
+            f"sent {self.sent} in {self.elapsed_s:.1f}s ({rate:,.1f}/s), acked {self.acked}, errors {errors}",
+            "latency ms (acked): " + "  ".join(f"{name} {value:.1f}" for name, value in pct.items()),
+        ]
+
+
+def parse_mix(text: str) -> dict[str, int]:
+    """`all`, or `meta=3,twilio=1`: providers of the sample generator with positive weights."""
+    if text.strip() == "all":
+        return dict.fromkeys(LIFECYCLES, 1)
+    mix: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        provider, _, weight = part.partition("=")
+        if provider not in LIFECYCLES:
+            msg = f"unknown provider {provider!r} in --mix (known: {', '.join(LIFECYCLES)})"
+            raise CliError(msg, EXIT_USAGE)
+        try:
+            mix[provider] = int(weight) if weight else 1
+        except ValueError:
+            mix[provider] = 0
+        if mix[provider] <= 0:
+            msg = f"weight of {provider!r} in --mix must be a positive integer, not {weight!r}"
+            raise CliError(msg, EXIT_USAGE)
+    if not mix:
+        msg = "--mix names no provider"
+        raise CliError(msg, EXIT_USAGE)
+    return mix
+
+
+def webhook_count(rate: float, duration_s: float, count: int | None) -> int:
+    """How many webhooks a run sends: rate x duration, or fewer with --count; within the caps."""
+    if not 0 < rate <= MAX_RATE:
+        msg = f"--rate must be in (0, {MAX_RATE}] webhooks/s"
+        raise CliError(msg, EXIT_USAGE)
+    if not 0 < duration_s <= MAX_DURATION_S:
+        msg = f"--duration must be in (0, {MAX_DURATION_S}] seconds"
+        raise CliError(msg, EXIT_USAGE)
+    total = max(1, math.floor(rate * duration_s))
+    if count is not None:
+        if not 0 < count <= MAX_COUNT:
+            msg = f"--count must be in (0, {MAX_COUNT}]"
+            raise CliError(msg, EXIT_USAGE)
+        total = min(total, count)
+    return min(total, MAX_COUNT)
+
+
+def is_loopback_url(url: str) -> bool:
+    """Whether the URL's host is this machine."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def generate(mix: dict[str, int], seed: int, prefix: str) -> Iterator[tuple[str, bytes, str]]:
+    """(provider, body, content type) forever: one lifecycle of a provider drawn by weight at a time."""
+    rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
+    providers, weights = list(mix), list(mix.values())
+    n = 0
+    while True:
+        provider = rng.choices(providers, weights)[0]
+        build, lifecycles = LIFECYCLES[provider]
+        lifecycle = rng.choice(lifecycles)
+        for status, offset, code in lifecycle:
+            body, content_type = build(f"{prefix}{provider}-{n}", status, offset, code)
+            yield provider, body, content_type
+        n += 1
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """p50, p90, p99 and max by nearest rank (empty input gives zeros)."""
+    if not values:
+        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": ordered[-1]}
+
+
+async def run_load(plan: LoadPlan, tracker: Tracker) -> LoadResult:
+    """Send `plan.count` webhooks paced at `plan.rate`, at most `plan.concurrency` in flight."""
+    base = plan.url.rstrip("/")
+    result = LoadResult()
+    slots = asyncio.Semaphore(plan.concurrency)
+    webhooks = generate(plan.mix, plan.seed, plan.prefix)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(timeout=timeout) as http:
+        await _probe(http, base)
+
+        async def send(provider: str, body: bytes, content_type: str) -> None:
+            began = time.perf_counter()
+            try:
+                url = f"{base}/webhooks/{provider}"
+                async with http.post(url, data=body, headers={"Content-Type": content_type}) as response:
+                    await response.read()
+                    if response.status == 200:
+                        result.acked += 1
+                        result.latencies_ms.append((time.perf_counter() - began) * 1000)
+                    else:
+                        result.errors[f"http {response.status}"] += 1
+            except TimeoutError:
+                result.errors["timeout"] += 1
+            except aiohttp.ClientError as exc:
+                result.errors[type(exc).__name__] += 1
+            finally:
+                slots.release()
+                tracker.advance()
+
+        started = time.perf_counter()
+        tasks: set[asyncio.Task[None]] = set()
+        for i in range(plan.count):
+            # Open loop: each webhook has its scheduled time; a slow receiver makes us fall
+            # behind (visible in the achieved rate) rather than silently lowering the load.
+            delay = started + i / plan.rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            await slots.acquire()
+            provider, body, content_type = next(webhooks)
+            task = asyncio.create_task(send(provider, body, content_type))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            result.sent += 1
+        await asyncio.gather(*tasks)
+        result.elapsed_s = time.perf_counter() - started
+    return result
+
+
+async def _probe(http: aiohttp.ClientSession, base: str) -> None:
+    try:
+        async with http.get(f"{base}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as response:
+            await response.read()
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        raise Unreachable("receiver", base, exc) from exc
+
+
+def cmd_loadgen(args: argparse.Namespace) -> int:
+    """Run a bounded load against a receiver and print sent, acked, errors and latencies."""
+    if not (is_loopback_url(args.url) or args.allow_remote):
+        msg = f"{args.url} is not on loopback: pass --allow-remote to load another machine"
+        raise CliError(msg, EXIT_USAGE)
+    if not 0 < args.concurrency <= MAX_CONCURRENCY:
+        msg = f"--concurrency must be in (0, {MAX_CONCURRENCY}]"
+        raise CliError(msg, EXIT_USAGE)
+    plan = LoadPlan(
+        url=args.url,
+        rate=args.rate,
+        count=webhook_count(args.rate, args.duration, args.count),
+        mix=parse_mix(args.mix),
+        concurrency=args.concurrency,
+        seed=args.seed,
+        # New message ids per run by default: a rerun is new load, not a stream of duplicates.
+        prefix=args.prefix if args.prefix is not None else f"load-{int(time.time())}-",
+    )
+    say(f"loadgen: {plan.count} webhooks at {plan.rate:g}/s to {plan.url} ({', '.join(plan.mix)})")
+    with progress("loadgen", plan.count) as tracker:
+        result = asyncio.run(run_load(plan, tracker))
+    for line in result.summary():
+        say(line)
+    return 0 if result.acked == result.sent else 1
+
+
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """The `loadgen` subcommand."""
+    parser = sub.add_parser(
+        "loadgen",
+        help="send a bounded, paced load of sample webhooks to a receiver",
+        description=__doc__.splitlines()[0],
+    )
+    parser.add_argument("--url", default="http://127.0.0.1:8080", help="the receiver (loopback by default)")
+    parser.add_argument("--rate", type=float, default=100, help=f"webhooks per second (100, at most {MAX_RATE})")
+    parser.add_argument("--duration", type=float, default=10, help=f"seconds (10, at most {MAX_DURATION_S})")
+    parser.add_argument("--count", type=int, default=None, help=f"stop after this many (at most {MAX_COUNT})")
+    parser.add_argument("--mix", default="all", help="provider weights, e.g. meta=3,twilio=1 (all: equal)")
+    parser.add_argument("--concurrency", type=int, default=32, help=f"in flight (32, at most {MAX_CONCURRENCY})")
+    parser.add_argument("--seed", type=int, default=7, help="seed of the workload (7)")
+    parser.add_argument("--prefix", default=None, help="message id prefix (load-<epoch seconds>-: new ids per run)")
+    parser.add_argument("--allow-remote", action="store_true", help="allow a receiver that is not on loopback")
+    parser.set_defaults(func=cmd_loadgen)
