@@ -64,8 +64,11 @@ class Process:
     env: dict[str, str]
 
     def signal(self, sig: signal.Signals) -> None:
-        """Send `sig` (SIGKILL, SIGSTOP, SIGCONT) to the process."""
-        self.proc.send_signal(sig)
+        """Send `sig` (SIGSTOP, SIGCONT) to the process and its children (a worker's normalize
+        child): the whole worker pauses, as in a stalled VM."""
+        for pid in (*_children(self.proc.pid), self.proc.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
 
     async def kill(self) -> None:
         """SIGKILL: no shutdown, no flush, no commit."""
@@ -87,6 +90,16 @@ class Process:
     def log_tail(self, lines: int = 60) -> str:
         """The end of the process's log, for failure messages."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _children(pid: int) -> list[int]:
+    """The child processes of `pid` (Linux /proc), and theirs."""
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        with contextlib.suppress(OSError):
+            for child in (task / "children").read_text().split():
+                found += [int(child), *_children(int(child))]
+    return found
 
 
 class Stack:
