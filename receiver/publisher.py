@@ -93,7 +93,9 @@ class KafkaPublisher:
         if self._producer is None:
             raise PublishError("no connection to the broker")
         try:
-            await asyncio.wait_for(self._producer.send_and_wait(topic, value=value, key=key), self._timeout_s)
+            # asyncio.timeout, not wait_for: no extra task per request on the hot path.
+            async with asyncio.timeout(self._timeout_s):
+                await self._producer.send_and_wait(topic, value=value, key=key)
         except (KafkaError, TimeoutError) as exc:
             msg = f"broker did not acknowledge {topic} record: {exc!r}"
             raise PublishError(msg) from exc
