@@ -1,4 +1,4 @@
-"""Consumer lag of the worker's groups, for the worker's /metrics page.
+"""Consumer lag of the worker's groups, a gauge on the worker's GET /metrics.
 
 Lag is measured from what the groups committed, not from one process's position: every worker
 of an app reports the lag of the whole group, so a stalled or paused worker's partitions show
@@ -9,14 +9,18 @@ own `kafka-consumer-groups --describe`.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge
 
 from streams.settings import WorkerSettings
+from streams.topology import Topology
+
+log = logging.getLogger(__name__)
 
 
 def topic_lag(
@@ -56,8 +60,8 @@ def worker_groups(settings: WorkerSettings) -> list[GroupTopics]:
 
 
 class LagProbe:
-    """Measures lag on demand. Clients live for one scrape: a scrape every few seconds costs two
-    short connections, and nothing is left open when the worker stops."""
+    """Measures lag on demand. Clients live for one measurement (two short connections every few
+    seconds), so nothing is left open when the worker stops."""
 
     def __init__(self, settings: WorkerSettings) -> None:
         self._settings = settings
@@ -97,19 +101,35 @@ class LagProbe:
                 out[(group.group, topic)] = lag
         return out
 
-    async def exposition(self) -> bytes:
-        """The Prometheus text of the lag gauge (empty of samples while the broker is unreachable)."""
-        registry = CollectorRegistry()
-        gauge = Gauge(
-            "statusflow_worker_consumer_lag",
-            "Records of a topic not yet committed by the worker's consumer group.",
-            ["group", "topic"],
-            registry=registry,
-        )
-        try:
-            measured = await self.measure()
-        except KafkaError:
-            measured = {}
-        for (group, topic), lag in measured.items():
-            gauge.labels(group=group, topic=topic).set(lag)
-        return generate_latest(registry)
+
+LAG_GAUGE = "statusflow_worker_consumer_lag"
+
+
+def lag_gauge(registry: CollectorRegistry) -> Gauge:
+    """The gauge, in the registry that the worker's GET /metrics exposes."""
+    return Gauge(
+        LAG_GAUGE,
+        "Records of a topic not yet committed by the worker's consumer group.",
+        ["group", "topic"],
+        registry=registry,
+    )
+
+
+async def refresh(probe: LagProbe, gauge: Gauge) -> None:
+    """Measure once and set the gauge; while the broker is unreachable the last values stay."""
+    try:
+        measured = await probe.measure()
+    except KafkaError as exc:
+        log.warning("consumer lag not measured: %r", exc)
+        return
+    for (group, topic), lag in measured.items():
+        gauge.labels(group=group, topic=topic).set(lag)
+
+
+def register_lag(t: Topology, registry: CollectorRegistry) -> None:
+    """Refresh the lag gauge every `lag_interval_s` (a scrape then costs nothing)."""
+    probe, gauge = LagProbe(t.settings), lag_gauge(registry)
+
+    @t.app.timer(interval=t.settings.lag_interval_s)  # type: ignore[untyped-decorator]
+    async def measure_consumer_lag() -> None:
+        await refresh(probe, gauge)

@@ -1,14 +1,12 @@
-"""The worker's web pages: message state (routed to the owning worker), consumer lag and health."""
+"""The worker's web pages: message state (routed to the owning worker) and health."""
 
 from __future__ import annotations
 
 from faust.web import Request, Response, View
-from prometheus_client import CONTENT_TYPE_LATEST
 from yarl import URL
 
 from streams.domain.channel import from_bytes as channel_from_bytes
 from streams.domain.channel import view as channel_view
-from streams.lag import LagProbe
 from streams.partitioning import key_partition
 from streams.records import state_from_bytes, state_view
 from streams.topology import CHANNEL_TABLE, STATE_TABLE, Topology
@@ -67,18 +65,6 @@ def register_views(t: Topology) -> None:
             if current is None:
                 return self.json({"error": "unknown channel", "channel_key": key.decode()}, status=404)
             return self.json(channel_view(channel_from_bytes(current), t.settings.policy()))
-
-    lag = LagProbe(t.settings)
-
-    @app.page("/metrics")
-    class Metrics(View):
-        """Prometheus: the consumer lag of the worker's groups (statusflow_worker_consumer_lag)."""
-
-        async def get(self, request: Request) -> Response:
-            # aiohttp takes the charset apart from the type; the exposition is ASCII anyway.
-            return self.bytes(
-                await lag.exposition(), content_type=CONTENT_TYPE_LATEST.split(";", 1)[0] + "; version=0.0.4"
-            )
 
     @app.page("/healthz")
     class Health(View):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from schemas.settings import KafkaSettings, TopicNames
-from tests.chaos.harness import Figures, Stack
+from tests.chaos.harness import Figures, Stack, finish, make_stack
 
 FIGURES = pytest.StashKey[list[Figures]]()
 
@@ -21,25 +20,6 @@ def pytest_runtest_makereport(
     report = yield
     setattr(item, f"report_{report.when}", report)
     return report
-
-
-def make_stack(bootstrap: str, unique_id: str, workdir: Path, replication_factor: int = 1) -> Stack:
-    """A stack on topics and an app id of this test alone."""
-    settings = KafkaSettings(
-        bootstrap_servers=bootstrap,
-        topics=TopicNames().prefixed(f"c{unique_id}."),
-        partitions=4,
-        replication_factor=replication_factor,
-    )
-    return Stack(settings, app_id=f"chaos-{unique_id}", workdir=workdir)
-
-
-async def finish(stack: Stack, request: pytest.FixtureRequest) -> None:
-    """Stop every process; when the test failed, print their logs' ends (CI shows only pytest's output)."""
-    await stack.stop_all()
-    report = getattr(request.node, "report_call", None)
-    if report is not None and report.failed:
-        print(f"\n{stack.logs()}")  # noqa: T201 - shown by pytest on failure
 
 
 @pytest.fixture

@@ -22,12 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devkit.kafka_local import free_port
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
-from schemas.settings import KafkaSettings
+from schemas.settings import KafkaSettings, TopicNames
 from statusflow_cli.samples import reference_fold
 from streams.domain.lattice import MessageState
 from streams.normalizer import normalize
@@ -41,6 +42,7 @@ FAST_WINDOWS = {
     "STATUSFLOW_IDLE_CLOSE_S": "1",
     "STATUSFLOW_TICK_INTERVAL_S": "0.5",
     "STATUSFLOW_ALERT_LIMIT_PER_WINDOW": "1000",
+    "STATUSFLOW_LAG_INTERVAL_S": "1",
 }
 # The sample stream's event times are of June 2025, but Twilio's come from the receiver's clock
 # (it sends none): a partition's retention watermark (its latest event time) is then today, and
@@ -190,6 +192,25 @@ class Stack:
         """The end of every process's log (each log once)."""
         seen: dict[Path, Process] = {p.log: p for p in self.processes}
         return "\n".join(f"----- {p.log.name} (last {lines} lines) -----\n{p.log_tail(lines)}" for p in seen.values())
+
+
+def make_stack(bootstrap: str, unique_id: str, workdir: Path, replication_factor: int = 1) -> Stack:
+    """A stack on topics and an app id of this test alone."""
+    settings = KafkaSettings(
+        bootstrap_servers=bootstrap,
+        topics=TopicNames().prefixed(f"c{unique_id}."),
+        partitions=4,
+        replication_factor=replication_factor,
+    )
+    return Stack(settings, app_id=f"chaos-{unique_id}", workdir=workdir)
+
+
+async def finish(stack: Stack, request: pytest.FixtureRequest) -> None:
+    """Stop every process; when the test failed, print their logs' ends (CI shows only pytest's output)."""
+    await stack.stop_all()
+    report = getattr(request.node, "report_call", None)
+    if report is not None and report.failed:
+        print(f"\n{stack.logs()}")  # noqa: T201 - shown by pytest on failure
 
 
 @dataclasses.dataclass

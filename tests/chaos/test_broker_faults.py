@@ -17,8 +17,16 @@ from aiokafka.admin import AIOKafkaAdminClient
 from devkit import kafka_local
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
-from tests.chaos.conftest import finish, make_stack
-from tests.chaos.harness import Figures, Process, Sender, expected_alerts, verify, wait_tracked
+from tests.chaos.harness import (
+    Figures,
+    Process,
+    Sender,
+    expected_alerts,
+    finish,
+    make_stack,
+    verify,
+    wait_tracked,
+)
 from tests.integration.helpers import wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]

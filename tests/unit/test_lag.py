@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from aiokafka import TopicPartition
+from faust.sensors.prometheus import FaustMetrics
+from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.settings import TopicNames
-from streams.lag import LagProbe, topic_lag, worker_groups
+from streams.app import WORKER_METRICS_PREFIX
+from streams.lag import LAG_GAUGE, LagProbe, lag_gauge, refresh, topic_lag, worker_groups
 from streams.settings import WorkerSettings
 
 RAW0, RAW1, EV0 = TopicPartition("raw", 0), TopicPartition("raw", 1), TopicPartition("events", 0)
@@ -42,18 +45,26 @@ class _Measured(LagProbe):
         return self._measured
 
 
-async def test_the_exposition_has_one_gauge_sample_per_group_and_topic() -> None:
-    text = (await _Measured({("sf-normalize", "raw"): 12, ("sf", "events"): 0}).exposition()).decode()
-    (family,) = [f for f in text_string_to_metric_families(text) if f.name == "statusflow_worker_consumer_lag"]
+def samples(registry: CollectorRegistry) -> dict[tuple[str, str], float]:
+    text = generate_latest(registry).decode()
+    (family,) = [f for f in text_string_to_metric_families(text) if f.name == LAG_GAUGE]
     assert family.type == "gauge"
-    assert {(s.labels["group"], s.labels["topic"]): s.value for s in family.samples} == {
-        ("sf-normalize", "raw"): 12.0,
-        ("sf", "events"): 0.0,
-    }
+    return {(s.labels["group"], s.labels["topic"]): s.value for s in family.samples}
 
 
-async def test_an_unreachable_broker_gives_a_gauge_without_samples_not_an_error() -> None:
-    probe = LagProbe(WorkerSettings(bootstrap_servers="127.0.0.1:1"))
-    text = (await probe.exposition()).decode()
-    assert "# TYPE statusflow_worker_consumer_lag gauge" in text
-    assert "statusflow_worker_consumer_lag{" not in text
+async def test_the_gauge_has_one_sample_per_group_and_topic_beside_fausts_own_metrics() -> None:
+    registry = CollectorRegistry()
+    gauge = lag_gauge(registry)
+    FaustMetrics.create(registry, WORKER_METRICS_PREFIX)  # GET /metrics serves both from one registry
+    await refresh(_Measured({("sf-normalize", "raw"): 12, ("sf", "events"): 0}), gauge)
+    assert samples(registry) == {("sf-normalize", "raw"): 12.0, ("sf", "events"): 0.0}
+    await refresh(_Measured({("sf-normalize", "raw"): 0, ("sf", "events"): 3}), gauge)
+    assert samples(registry) == {("sf-normalize", "raw"): 0.0, ("sf", "events"): 3.0}
+
+
+async def test_an_unreachable_broker_leaves_the_last_values_and_raises_nothing() -> None:
+    registry = CollectorRegistry()
+    gauge = lag_gauge(registry)
+    await refresh(_Measured({("sf-normalize", "raw"): 7}), gauge)
+    await refresh(LagProbe(WorkerSettings(bootstrap_servers="127.0.0.1:1")), gauge)
+    assert samples(registry) == {("sf-normalize", "raw"): 7.0}
