@@ -183,6 +183,19 @@ class Stack:
 
             await wait_until(healthy, within=within, what=f"{process.name} answering /healthz")
 
+    async def wait_ready(self, worker: Process, within: float = 120) -> None:
+        """Until the worker's GET /readyz answers 200 (Faust side settled)."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
+
+            async def ready() -> bool | None:
+                try:
+                    async with http.get(f"{worker.url}/readyz") as response:
+                        return True if response.status == 200 else None
+                except (aiohttp.ClientError, TimeoutError):
+                    return None
+
+            await wait_until(ready, within=within, what=f"{worker.name} ready (not rebalancing or recovering)")
+
     async def stop_all(self) -> None:
         """Stop every process still running (they are stopped in reverse start order)."""
         for process in reversed(self.processes):

@@ -167,6 +167,10 @@ async def test_slow_consumer_paused_worker_lags_then_converges(
     await wait_tracked(slow, sender)
     peer = stack.start_worker("peer", **patient)
     await wait_tracked(peer, sender)
+    # Pause a settled worker: one paused while it recovers its tables after the peer's join
+    # does not finish recovering after SIGCONT (a Faust hang, docs/chaos.md).
+    await stack.wait_ready(slow)
+    await stack.wait_ready(peer)
     before = await wait_until(lambda: consumer_lag(peer, raw), within=60, what="the peer's lag gauge")
     slow.signal(signal.SIGSTOP)
     paused_at = sender.acked
