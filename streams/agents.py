@@ -137,9 +137,10 @@ def _register_track(t: Topology) -> None:
                 t.states[key] = value
             index = stuck_indexes.setdefault(record.message.partition, StuckIndex())
             expiries = retention_indexes.setdefault(record.message.partition, RetentionIndex(retention))
+            received_at = max((event.received_at for event in events), default=None)
             for key, state in plan.states.items():
                 index.note(key, state)
-                expiries.note(key, state)
+                expiries.note(key, state, received_at)
             await outbox.send(names.changes, plan.changes)
             await outbox.send(names.audit, plan.audits)
             await outbox.send(names.signals, plan.signals)
@@ -157,7 +158,7 @@ def _register_track(t: Topology) -> None:
                     partition = key_partition(key, t.settings.partitions)
                     state = state_from_bytes(key, value)
                     stuck_indexes.setdefault(partition, StuckIndex()).note(key, state)
-                    retention_indexes.setdefault(partition, RetentionIndex(retention)).note(key, state)
+                    retention_indexes.setdefault(partition, RetentionIndex(retention)).note(key, state, now_ms())
         due = [key for index in stuck_indexes.values() for key in index.due(now_ms(), stuck_after_ms)]
         states = [state_from_bytes(key, value) for key in due if (value := t.states.get(key)) is not None]
         outbox = Outbox(t)

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry
 
 from schemas.channels import ChannelsConfig
 from streams.agents import register_agents
+from streams.lag import register_lag
 from streams.settings import WorkerSettings
 from streams.stages import stage_functions
 from streams.topology import build_topology
@@ -23,6 +24,9 @@ def create_app(settings: WorkerSettings, channels: ChannelsConfig | None = None)
     register_agents(topology, accept, resolve)
     register_views(topology)
     # GET /metrics: Faust's own sensors (agents' events, table operations, sends, rebalances) under
-    # one fixed prefix, whatever the app id, in a registry of this app's own.
-    setup_prometheus_sensors(topology.app, registry=CollectorRegistry(), name_prefix=WORKER_METRICS_PREFIX)
+    # one fixed prefix, whatever the app id, in a registry of this app's own; plus the consumer
+    # lag of the worker's groups (streams/lag.py).
+    registry = CollectorRegistry()
+    register_lag(topology, registry)
+    setup_prometheus_sensors(topology.app, registry=registry, name_prefix=WORKER_METRICS_PREFIX)
     return topology.app

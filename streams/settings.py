@@ -53,6 +53,7 @@ class WorkerSettings(KafkaSettings):
     retention_unfinished_s: int = Field(
         default=30 * 86400, ge=1, description="Other messages leave (as expired) after this."
     )
+    lag_interval_s: float = Field(default=5.0, gt=0, description="How often the consumer-lag gauge is measured.")
     tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
     recipient_privacy: PrivacyMode = Field(
         default="mask", description="Recipient numbers in derived topics, the table and logs: plain, mask or hash."

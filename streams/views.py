@@ -1,4 +1,4 @@
-"""The worker's web pages: message state (routed to the owning worker) and health."""
+"""The worker's web pages: message state (routed to the owning worker), readiness and health."""
 
 from __future__ import annotations
 
@@ -65,6 +65,14 @@ def register_views(t: Topology) -> None:
             if current is None:
                 return self.json({"error": "unknown channel", "channel_key": key.decode()}, status=404)
             return self.json(channel_view(channel_from_bytes(current), t.settings.policy()))
+
+    @app.page("/readyz")
+    class Ready(View):
+        """200 once this worker's Faust side is settled: not rebalancing, tables recovered."""
+
+        async def get(self, request: Request) -> Response:
+            busy = [name for name, flag in (("rebalancing", app.rebalancing), ("recovering", app.in_recovery)) if flag]
+            return self.json({"status": "busy" if busy else "ready", "busy": busy}, status=503 if busy else 200)
 
     @app.page("/healthz")
     class Health(View):

@@ -16,6 +16,10 @@ from streams.domain.lattice import MessageState
 from streams.domain.status import Status
 
 FINISHED = frozenset({Status.READ, Status.FAILED})
+#: How far a provider's event time may run ahead of the receipt time of its webhook and still
+#: move the watermark. Provider clocks are not ours: one report dated years ahead (a bug, a
+#: forged body) would otherwise make every message of its partition due at once.
+MAX_AHEAD_MS = 24 * 3600 * 1000
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -41,9 +45,14 @@ class RetentionIndex:
     def __len__(self) -> int:
         return len(self._heap)
 
-    def note(self, key: bytes, state: MessageState) -> None:
-        """Index a message whose state was just written."""
-        self.watermark = max(self.watermark, state.last_event_at)
+    def note(self, key: bytes, state: MessageState, received_at: int | None = None) -> None:
+        """Index a message whose state was just written; `received_at` (the receipt time of the
+        webhooks that wrote it, or the clock when the table is re-read) bounds how far its event
+        time may move the watermark."""
+        latest = state.last_event_at
+        if received_at is not None:
+            latest = min(latest, received_at + MAX_AHEAD_MS)
+        self.watermark = max(self.watermark, latest)
         heapq.heappush(self._heap, (self._retention.expiry(state), key))
 
     def due(self) -> list[bytes]:

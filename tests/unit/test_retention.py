@@ -36,6 +36,19 @@ def test_index_gives_due_keys_by_the_streams_own_time_once() -> None:
     assert index.due() == []
 
 
+def test_an_event_time_far_ahead_of_its_receipt_does_not_retire_the_partition() -> None:
+    index = RetentionIndex(RETENTION)
+    index.note(b"meta:r", merge(None, status_event(Status.READ, 1 * DAY, "r")), received_at=1 * DAY)
+    # A report dated years ahead of when it was received (a provider's clock, a forged body).
+    future = merge(None, status_event(Status.READ, 5000 * DAY, "f"))
+    index.note(b"meta:f", future, received_at=2 * DAY)
+    assert index.watermark == 3 * DAY  # receipt time plus a day at most
+    assert index.due() == []
+    # Receipt times moving on retire the older message as usual.
+    index.note(b"meta:x", merge(None, status_event(Status.SENT, 9 * DAY, "x")), received_at=9 * DAY)
+    assert index.due() == [b"meta:r"]
+
+
 def test_retire_bundles_go_to_each_keys_partition() -> None:
     keys = [f"meta:m{i}".encode() for i in range(20)]
     for partition, _key, value in retire_bundles(keys, 4):
