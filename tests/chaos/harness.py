@@ -43,6 +43,9 @@ FAST_WINDOWS = {
     "STATUSFLOW_TICK_INTERVAL_S": "0.5",
     "STATUSFLOW_ALERT_LIMIT_PER_WINDOW": "1000",
     "STATUSFLOW_LAG_INTERVAL_S": "1",
+    # faust-streaming can hang in recovery after a rebalance (docs/chaos.md); the worker's
+    # watchdog replaces a worker whose recovery stands still this long (90 s in production).
+    "STATUSFLOW_RECOVERY_STALL_S": "20",
 }
 # The sample stream's event times are of June 2025, but Twilio's come from the receiver's clock
 # (it sends none): a partition's retention watermark (its latest event time) is then today, and

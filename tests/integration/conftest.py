@@ -77,6 +77,9 @@ def start_worker(
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
             "STATUSFLOW_APP_ID": f"statusflow-{unique_id}",
+            # A recovery hang of faust-streaming heals by the worker's own restart (streams/watchdog.py):
+            # sooner than production's 90 s, within the tests' deadlines.
+            "STATUSFLOW_RECOVERY_STALL_S": "20",
             "STATUSFLOW_WEB_PORT": str(port),
             "STATUSFLOW_DATA_DIR": str(tmp_path / f"worker-{name}"),
             "STATUSFLOW_PARTITIONS": str(kafka_settings.partitions),
