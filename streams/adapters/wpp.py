@@ -5,9 +5,13 @@ creation, delivery, read, error, number not found, expiration, and logout / conn
 each activated per channel) but not its field names. So the statuses live in configuration:
 `WPP_PRESET` holds the documented words (in English and in the panel's Portuguese) and the
 usual field names, and an operator adjusts any of it per channel with `load_wpp_config`, using
-the keys documented in `streams.adapters.generic`, without a code change. For example, in TOML:
+the keys documented in `streams.adapters.generic`, without a code change: the channel's
+`options` table in the channels file. For example, in TOML:
 
-    [channels.loja.wpp]
+    [[channels]]
+    name = "loja"
+    provider = "wpp"
+    [channels.options]
     message_id = "data.messageId"
     statuses = { "sent" = "sent", "blocked" = "failed:rejected" }
 
