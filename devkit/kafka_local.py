@@ -1176,7 +1176,8 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "stop":
         timeout = args.timeout if args.timeout is not None else 30
-        where = f"{HOST}:{args.port}"
+        # The data directory names the broker when given (its port may not be the default).
+        where = f"data {args.data_dir}" if args.data_dir else f"{HOST}:{args.port}"
         if stop(args.port, args.data_dir, timeout=timeout):
             out.write(f"broker on {where} stopped in {time.monotonic() - began:.1f}s\n")
         else:
