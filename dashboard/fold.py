@@ -13,6 +13,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from streams.domain.metrics import Scope
+
 # The canonical statuses a MetricWindow counts, in lattice order (schemas/metric_window.avsc).
 STATUSES = ("queued", "created", "sent", "failed", "delivered", "read")
 LATENCY_PAIRS = ("sent_to_delivered_ms", "delivered_to_read_ms")
@@ -38,8 +40,7 @@ class Window:
     @property
     def scope_key(self) -> str:
         """`provider:channel`, or `provider:channel#campaign` for a campaign window."""
-        base = f"{self.provider}:{self.channel}"
-        return base if self.campaign is None else f"{base}#{self.campaign}"
+        return Scope(self.provider, self.channel, self.campaign).key
 
 
 @dataclasses.dataclass(slots=True)
