@@ -74,6 +74,7 @@ def create_app(settings: WorkerSettings) -> faust.App:
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
         store="memory://",
+        datadir=settings.data_dir,  # the harness gives each run its own (else Faust writes <app id>-data into the cwd)
         topic_partitions=settings.partitions,
         key_serializer="raw",
         value_serializer="json",
