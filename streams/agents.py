@@ -22,13 +22,14 @@ from streams.adapters.registry import Resolver
 from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, retire_bundles, stuck_signals
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
 from streams.domain.events import StatusEvent
-from streams.domain.retention import FINISHED, Retention, RetentionIndex
+from streams.domain.retention import FINISHED, RetentionIndex
 from streams.domain.stuck import StuckIndex
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
 from streams.partitioning import key_partition
 from streams.records import bundle_from_avro, state_from_bytes
+from streams.table_writes import TableWriter
 from streams.topology import Topology
 from streams.tracker import expired_record
 
@@ -120,6 +121,7 @@ def _register_track(t: Topology) -> None:
     @t.app.agent(t.events, name="track")
     async def track_agent(stream: StreamT[bytes]) -> None:
         outbox = Outbox(t)
+        writer = TableWriter(t.app, t.states)
         async for record in stream.events():
             try:
                 events, retire = bundle_from_avro(record.value)
@@ -127,16 +129,16 @@ def _register_track(t: Topology) -> None:
                 await _dead_letter(t, outbox, record, f"undecodable event bundle: {exc}")
                 await outbox.flush()
                 continue
+            partition = record.message.partition
             if retire:
-                watermark = retention_indexes.setdefault(record.message.partition, RetentionIndex(retention)).watermark
-                await outbox.send(names.changes, _retire(t, retire, retention, watermark))
+                watermark = retention_indexes.setdefault(partition, RetentionIndex(retention)).watermark
+                await _retire(t, retire, writer=writer, outbox=outbox, partition=partition, now=watermark)
             plan = plan_track(events, t.states.get, window_ms)
-            # Every key of a bundle hashes to the bundle's partition, which is the partition
-            # Faust gives these changelog writes (the current record's).
+            # Every key of a bundle hashes to the bundle's partition: its changelog partition.
             for key, value in plan.writes.items():
-                t.states[key] = value
-            index = stuck_indexes.setdefault(record.message.partition, StuckIndex())
-            expiries = retention_indexes.setdefault(record.message.partition, RetentionIndex(retention))
+                outbox.add(await writer.set(partition, key, value))
+            index = stuck_indexes.setdefault(partition, StuckIndex())
+            expiries = retention_indexes.setdefault(partition, RetentionIndex(retention))
             received_at = max((event.received_at for event in events), default=None)
             for key, state in plan.states.items():
                 index.note(key, state)
@@ -145,6 +147,7 @@ def _register_track(t: Topology) -> None:
             await outbox.send(names.audit, plan.audits)
             await outbox.send(names.signals, plan.signals)
             await outbox.flush()
+            await writer.persisted()
 
     @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def find_stuck_messages() -> None:
@@ -171,9 +174,12 @@ def _register_track(t: Topology) -> None:
         await outbox.flush()
 
 
-def _retire(t: Topology, keys: list[bytes], retention: Retention, now: int) -> list[tuple[bytes | None, bytes]]:
+async def _retire(
+    t: Topology, keys: list[bytes], *, writer: TableWriter, outbox: Outbox, partition: int, now: int
+) -> None:
     """Delete messages whose retention has passed (tombstones in the changelog); unfinished ones
     get an `expired` change. Runs inside the track agent: the keys hash to the record's partition."""
+    retention = t.settings.retention()
     changes: list[tuple[bytes | None, bytes]] = []
     change_codec = codec("status_change")
     for key in keys:
@@ -183,10 +189,10 @@ def _retire(t: Topology, keys: list[bytes], retention: Retention, now: int) -> l
         state = state_from_bytes(key, value)
         if retention.expiry(state) > now:
             continue  # it changed since it was indexed
-        del t.states[key]
+        outbox.add(await writer.delete(partition, key))
         if state.status not in FINISHED:
             changes.append((key, change_codec.encode(expired_record(state, now))))
-    return changes
+    await outbox.send(t.settings.topics.changes, changes)
 
 
 def _register_channel(t: Topology) -> None:
@@ -198,6 +204,7 @@ def _register_channel(t: Topology) -> None:
     @t.app.agent(t.signals, name="channel")
     async def channel_agent(stream: StreamT[bytes]) -> None:
         outbox = Outbox(t)
+        writer = TableWriter(t.app, t.channels)
         async for record in stream.events():
             key = record.message.key or b""
             try:
@@ -209,7 +216,7 @@ def _register_channel(t: Topology) -> None:
             current = t.channels.get(key)
             state = from_bytes(current) if current is not None else ChannelState(provider, channel)
             out = apply_signals(state, signals, policy, now_ms())
-            t.channels[key] = to_bytes(state)
+            outbox.add(await writer.set(record.message.partition, key, to_bytes(state)))
             if out.dropped_late:
                 log.info("channel %s: %s window partials arrived after the allowed lateness", key, out.dropped_late)
             await outbox.send(names.alerts, [(str(a["alert_key"]).encode(), alert_codec.encode(a)) for a in out.alerts])
@@ -218,6 +225,7 @@ def _register_channel(t: Topology) -> None:
                 [(f"{m['provider']}:{m['channel']}".encode(), metric_codec.encode(m)) for m in out.metrics],
             )
             await outbox.flush()
+            await writer.persisted()
 
     @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def tick_channels() -> None:

@@ -9,6 +9,7 @@ from aiokafka.admin import NewTopic
 from faust.types import TableT, TopicT
 
 from streams.settings import WorkerSettings
+from streams.table_store import register as register_memory_store
 
 STATE_TABLE = "message_state"
 CHANNEL_TABLE = "channel_state"
@@ -37,7 +38,7 @@ def build_topology(settings: WorkerSettings) -> Topology:
     app = faust.App(
         settings.app_id,
         broker=f"kafka://{settings.bootstrap_servers}",
-        store="memory://" if settings.store == "memory" else "rocksdb://",
+        store=register_memory_store() if settings.store == "memory" else "rocksdb://",
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,

@@ -1,0 +1,67 @@
+"""The bulk changelog load of the in-memory table store, against the real broker."""
+
+from __future__ import annotations
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from faust.types import TP
+
+from schemas.settings import KafkaSettings
+from streams.table_store import read_changelog
+
+
+async def _changelog(bootstrap: str, name: str, partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics(
+            [
+                NewTopic(
+                    name, num_partitions=partitions, replication_factor=1, topic_configs={"cleanup.policy": "compact"}
+                )
+            ]
+        )
+    finally:
+        await admin.close()
+
+
+async def test_the_load_applies_every_record_in_order_and_reports_the_last_offset_held(
+    kafka_settings: KafkaSettings, unique_id: str
+) -> None:
+    bootstrap = kafka_settings.bootstrap_servers
+    topic = f"statusflow-{unique_id}-message_state-changelog"
+    await _changelog(bootstrap, topic, 3)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    await producer.start()
+    try:
+        # Partition 0: overwrites and a tombstone; partition 1: 2,500 keys (several fetches);
+        # partition 2: nothing.
+        for key, value in [(b"a", b"1"), (b"b", b"1"), (b"a", b"2"), (b"b", None), (b"c", b"1")]:
+            await producer.send_and_wait(topic, value, key=key, partition=0)
+        for i in range(2_500):
+            producer_future = await producer.send(topic, b"v%d" % i, key=b"k%d" % i, partition=1)
+        await producer_future
+    finally:
+        await producer.stop()
+
+    table: dict[bytes, bytes] = {}
+    partition_of: dict[bytes, int] = {}
+
+    def apply(partition: int, key: bytes, value: bytes | None) -> None:
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
+        partition_of[key] = partition
+
+    tps = [TP(topic, 0), TP(topic, 1), TP(topic, 2)]
+    held, records = await read_changelog(bootstrap, tps, apply)
+
+    assert records == 5 + 2_500
+    assert held == {TP(topic, 0): 4, TP(topic, 1): 2_499, TP(topic, 2): -1}
+    assert table[b"a"] == b"2"
+    assert b"b" not in table
+    assert table[b"c"] == b"1"
+    assert all(table[b"k%d" % i] == b"v%d" % i for i in range(2_500))
+    assert len(table) == 2 + 2_500
+    assert {partition_of[b"a"], partition_of[b"k7"]} == {0, 1}
