@@ -1,4 +1,5 @@
-"""Consumer lag of the worker's groups, a gauge on the worker's GET /metrics.
+"""Consumer lag of the worker's groups, a gauge on the worker's GET /metrics, and the repair of
+partitions that stall with records behind their committed offset (streams/stalls.py).
 
 Lag is measured from what the groups committed, not from one process's position: every worker
 of an app reports the lag of the whole group, so a stalled or paused worker's partitions show
@@ -10,14 +11,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Mapping
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
-from prometheus_client import CollectorRegistry, Gauge
+from faust.types import TP
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from streams.settings import WorkerSettings
+from streams.stalls import Offsets, StalledPartitions
 from streams.topology import Topology
 
 log = logging.getLogger(__name__)
@@ -34,11 +38,16 @@ def topic_lag(
     from the earliest offset); a committed offset below the log's start (retention removed
     records) counts from the start.
     """
+    return lag_by_topic(
+        {tp: Offsets(committed=committed.get(tp), end=end, start=beginnings.get(tp, 0)) for tp, end in ends.items()}
+    )
+
+
+def lag_by_topic(offsets: Mapping[TopicPartition, Offsets]) -> dict[str, int]:
+    """Records per topic between each partition's position and its end."""
     lag: dict[str, int] = {}
-    for tp, end in ends.items():
-        start = beginnings.get(tp, 0)
-        position = max(committed.get(tp, start), start)
-        lag[tp.topic] = lag.get(tp.topic, 0) + max(end - position, 0)
+    for tp, where in offsets.items():
+        lag[tp.topic] = lag.get(tp.topic, 0) + where.behind
     return lag
 
 
@@ -69,6 +78,14 @@ class LagProbe:
 
     async def measure(self) -> dict[tuple[str, str], int]:
         """(group, topic) -> records not yet committed by the group."""
+        return {
+            (group, topic): lag
+            for group, offsets in (await self.measure_partitions()).items()
+            for topic, lag in lag_by_topic(offsets).items()
+        }
+
+    async def measure_partitions(self) -> dict[str, dict[TopicPartition, Offsets]]:
+        """group -> where it stands on each partition of its topics."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap_servers)
         await admin.start()
         try:
@@ -81,8 +98,10 @@ class LagProbe:
         finally:
             await admin.close()
 
-    async def _measure(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> dict[tuple[str, str], int]:
-        out: dict[tuple[str, str], int] = {}
+    async def _measure(
+        self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer
+    ) -> dict[str, dict[TopicPartition, Offsets]]:
+        out: dict[str, dict[TopicPartition, Offsets]] = {}
         for group in self._groups:
             described = await admin.describe_topics(list(group.topics))
             partitions = [
@@ -97,8 +116,10 @@ class LagProbe:
             beginnings = await consumer.beginning_offsets(partitions)
             offsets = await admin.list_consumer_group_offsets(group.group, partitions=partitions)
             committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-            for topic, lag in topic_lag(ends, committed, beginnings).items():
-                out[(group.group, topic)] = lag
+            out[group.group] = {
+                tp: Offsets(committed=committed.get(tp), end=end, start=beginnings.get(tp, 0))
+                for tp, end in ends.items()
+            }
         return out
 
 
@@ -115,21 +136,64 @@ def lag_gauge(registry: CollectorRegistry) -> Gauge:
     )
 
 
-async def refresh(probe: LagProbe, gauge: Gauge) -> None:
+REPAIRS_COUNTER = "statusflow_worker_stalled_partition_repairs"
+
+
+def repairs_counter(registry: CollectorRegistry) -> Counter:
+    """Seeks back to the committed offset of a stalled partition (streams/stalls.py)."""
+    return Counter(
+        REPAIRS_COUNTER,
+        "Partitions re-read from their committed offset after records behind it stayed unprocessed.",
+        ["topic"],
+        registry=registry,
+    )
+
+
+async def refresh(probe: LagProbe, gauge: Gauge) -> dict[str, dict[TopicPartition, Offsets]] | None:
     """Measure once and set the gauge; while the broker is unreachable the last values stay."""
     try:
-        measured = await probe.measure()
+        measured = await probe.measure_partitions()
     except KafkaError as exc:
         log.warning("consumer lag not measured: %r", exc)
+        return None
+    for group, offsets in measured.items():
+        for topic, lag in lag_by_topic(offsets).items():
+            gauge.labels(group=group, topic=topic).set(lag)
+    return measured
+
+
+async def repair_stalled(
+    t: Topology, stalled: StalledPartitions, offsets: Mapping[TopicPartition, Offsets], repairs: Counter
+) -> None:
+    """Seek this worker's stalled partitions back to their committed offsets."""
+    app = t.app
+    if app.rebalancing or app.in_recovery:
+        stalled.reset()  # positions move and restart in a rebalance: start watching afresh
         return
-    for (group, topic), lag in measured.items():
-        gauge.labels(group=group, topic=topic).set(lag)
+    assigned = set(app.consumer.assignment())
+    mine = {tp: where for tp, where in offsets.items() if TP(tp.topic, tp.partition) in assigned}
+    for tp, offset in stalled.observe(mine, time.monotonic()):
+        log.warning(
+            "%s[%s]: %s records behind committed offset %s unprocessed for %ss; reading them again from there",
+            tp.topic,
+            tp.partition,
+            mine[tp].behind,
+            offset,
+            t.settings.stalled_partition_s,
+        )
+        repairs.labels(topic=tp.topic).inc()
+        # seek_wait runs in the consumer's own thread and resets its read offset for the partition.
+        await app.consumer.seek_wait({TP(tp.topic, tp.partition): offset})
 
 
 def register_lag(t: Topology, registry: CollectorRegistry) -> None:
-    """Refresh the lag gauge every `lag_interval_s` (a scrape then costs nothing)."""
-    probe, gauge = LagProbe(t.settings), lag_gauge(registry)
+    """Every `lag_interval_s`: refresh the lag gauge (a scrape then costs nothing) and repair
+    this worker's stalled partitions."""
+    probe, gauge, repairs = LagProbe(t.settings), lag_gauge(registry), repairs_counter(registry)
+    stalled = StalledPartitions(t.settings.stalled_partition_s)
 
     @t.app.timer(interval=t.settings.lag_interval_s)  # type: ignore[untyped-decorator]
     async def measure_consumer_lag() -> None:
-        await refresh(probe, gauge)
+        measured = await refresh(probe, gauge)
+        if measured is not None:
+            await repair_stalled(t, stalled, measured.get(t.settings.app_id, {}), repairs)

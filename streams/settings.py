@@ -54,6 +54,12 @@ class WorkerSettings(KafkaSettings):
         default=30 * 86400, ge=1, description="Other messages leave (as expired) after this."
     )
     lag_interval_s: float = Field(default=5.0, gt=0, description="How often the consumer-lag gauge is measured.")
+    stalled_partition_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="A partition of this worker whose committed offset stays below its end this long is re-read "
+        "from that offset (records Faust skipped in a rebalance).",
+    )
     tick_interval_s: float = Field(default=2.0, gt=0, description="How often channels close windows and roll up.")
     recipient_privacy: PrivacyMode = Field(
         default="mask", description="Recipient numbers in derived topics, the table and logs: plain, mask or hash."

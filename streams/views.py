@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+
+import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
@@ -10,6 +13,8 @@ from streams.domain.channel import view as channel_view
 from streams.partitioning import key_partition
 from streams.records import state_from_bytes, state_view
 from streams.topology import CHANNEL_TABLE, STATE_TABLE, Topology
+
+log = logging.getLogger(__name__)
 
 
 def owner_url(t: Topology, key: bytes, table: str = STATE_TABLE) -> URL | None:
@@ -34,9 +39,19 @@ def register_views(t: Topology) -> None:
     async def proxy(owner: URL, request: Request) -> Response:
         assert owner.host is not None and owner.port is not None
         routed = request.url.with_host(owner.host).with_port(owner.port)
-        async with app.http_client.get(routed) as response:
-            body = await response.read()
-            return app.web.bytes(body, content_type=response.content_type, status=response.status)
+        try:
+            async with app.http_client.get(routed, timeout=aiohttp.ClientTimeout(total=10)) as response:
+                body = await response.read()
+                return app.web.bytes(body, content_type=response.content_type, status=response.status)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            # The owner died or is restarting: until the group moves its partitions (one
+            # session timeout) nobody can answer for the key. Say so; the caller retries.
+            log.info("owner %s of %s did not answer: %r", owner, request.url.path, exc)
+            return app.web.json(
+                {"error": "the worker that owns this key did not answer; retry shortly", "owner": str(owner)},
+                status=503,
+                headers={"Retry-After": "2"},
+            )
 
     @app.page("/messages/{provider}/{message_id}")
     class MessageView(View):

@@ -49,6 +49,17 @@ class WorkerProcess:
         """The end of the worker's log, for failure messages."""
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
 
+    def log_story(self, limit: int = 400) -> str:
+        """The log lines that tell what the worker went through (assignments, recovery,
+        warnings, errors), then its end: a failure in CI can only be read from these."""
+        lines = self.log.read_text(errors="replace").splitlines()
+        story = [line for line in lines if any(word in line for word in _STORY_WORDS)]
+        return "\n".join([*story[:limit], "  ...", *lines[-60:]])
+
+
+# Words of the lines worth printing when a test fails: Faust's and our own state changes.
+_STORY_WORDS = ("WARN", "ERROR", "CRIT", "ssign", "evoke", "ecover", "ebalanc", "normalize", "Traceback", "Error")
+
 
 WorkerFactory = Callable[..., WorkerProcess]
 
@@ -78,6 +89,8 @@ def start_worker(
         }
         log_path = tmp_path / f"worker-{name}-{len(started)}.log"
         with log_path.open("wb") as log_file:
+            log_file.write(f"test harness: worker {name} on http://127.0.0.1:{port}\n".encode())
+            log_file.flush()
             proc = subprocess.Popen(
                 [sys.executable, "-m", "streams"], cwd=REPO, env=env, stdout=log_file, stderr=log_file
             )
@@ -91,7 +104,7 @@ def start_worker(
     report = getattr(request.node, "report_call", None)
     if report is not None and report.failed:
         for worker in started:
-            print(f"\n----- {worker.log.name} (last 60 lines) -----\n{worker.log_tail(60)}")  # noqa: T201 - shown by pytest on failure
+            print(f"\n----- {worker.log.name} -----\n{worker.log_story()}")  # noqa: T201 - shown by pytest on failure
 
 
 @pytest.fixture

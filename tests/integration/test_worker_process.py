@@ -111,3 +111,29 @@ async def test_a_worker_whose_recovery_hangs_restarts_itself(
 
     await wait_until(restarted, within=90, what="the worker to notice its stalled recovery and start again")
     assert worker.proc.poll() is None, "the worker replaced itself: its pid must still be running"
+
+
+async def test_a_record_the_consumer_skipped_is_read_again_from_the_committed_offset(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory
+) -> None:
+    # faust-streaming can drop a record it fetched during a rebalance and never fetch it again
+    # (seen in the two-worker test). Here the drop is injected into the worker's Faust consumer
+    # for the first bundle: its keys only reach the table if the worker notices that the
+    # partition's committed offset stays below its end and reads it again.
+    stream = mixed_stream(messages_per_kind=1, seed=11)
+    await ensure_topics(kafka_settings)
+    await produce_raw(kafka_settings, stream)
+    faults = Path(__file__).parent / "faults"
+    worker = start_worker(
+        PYTHONPATH=os.pathsep.join(p for p in (str(faults), os.environ.get("PYTHONPATH", "")) if p),
+        STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=kafka_settings.topics.events,
+        STATUSFLOW_STALLED_PARTITION_S="3",
+        STATUSFLOW_LAG_INTERVAL_S="1",
+    )
+    await wait_for_table(worker, stream.expected)
+    log = worker.log.read_text(errors="replace")
+    skipped = re.search(r"fault injection: skipped (\S+)\[(\d+)\]@(\d+)", log)
+    assert skipped is not None, "the fault was not injected"
+    topic, partition, offset = skipped.groups()
+    assert f"{topic}[{partition}]: " in log
+    assert f"behind committed offset {offset} unprocessed" in log

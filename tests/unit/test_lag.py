@@ -11,6 +11,7 @@ from schemas.settings import TopicNames
 from streams.app import WORKER_METRICS_PREFIX
 from streams.lag import LAG_GAUGE, LagProbe, lag_gauge, refresh, topic_lag, worker_groups
 from streams.settings import WorkerSettings
+from streams.stalls import Offsets
 
 RAW0, RAW1, EV0 = TopicPartition("raw", 0), TopicPartition("raw", 1), TopicPartition("events", 0)
 
@@ -39,9 +40,12 @@ def test_the_worker_reports_its_normalize_group_on_the_raw_log_and_its_faust_gro
 class _Measured(LagProbe):
     def __init__(self, measured: dict[tuple[str, str], int]) -> None:
         super().__init__(WorkerSettings())
-        self._measured = measured
+        # One partition per topic, `lag` records behind its committed offset.
+        self._measured: dict[str, dict[TopicPartition, Offsets]] = {}
+        for (group, topic), lag in measured.items():
+            self._measured.setdefault(group, {})[TopicPartition(topic, 0)] = Offsets(committed=10, end=10 + lag)
 
-    async def measure(self) -> dict[tuple[str, str], int]:
+    async def measure_partitions(self) -> dict[str, dict[TopicPartition, Offsets]]:
         return self._measured
 
 

@@ -1,0 +1,74 @@
+"""Partitions whose committed offset stays below the log's end: records read but never processed.
+
+faust-streaming can drop a record it has already fetched when the record reaches the stream
+while flow control is suspended or a generation is changing (a rebalance): the stream skips
+it without acknowledging it, and the consumer's read position has moved on, so the record is
+only fetched again after the next rebalance. Seen in the two-worker test after one worker was
+killed: a bundle stayed unprocessed, offset committed right below it, for minutes.
+
+The symptom is observable from outside Faust: on a partition this worker is assigned, the
+group's committed offset stays below the partition's end while nothing moves. Such a
+partition is sought back to its committed offset, which re-delivers the skipped records;
+processing is idempotent (deterministic ids, lattice joins), so a seek that was not needed
+only repeats work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+
+from aiokafka import TopicPartition
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Offsets:
+    """Where a consumer group stands on one partition: committed (None: never) and the end."""
+
+    committed: int | None
+    end: int
+    start: int = 0
+
+    @property
+    def position(self) -> int:
+        """The offset the group resumes from (never below the log's start)."""
+        return max(self.committed if self.committed is not None else self.start, self.start)
+
+    @property
+    def behind(self) -> int:
+        """Records between the group's position and the end."""
+        return max(self.end - self.position, 0)
+
+
+class StalledPartitions:
+    """Finds partitions whose position has not moved for `after_s` while records wait behind it."""
+
+    def __init__(self, after_s: float) -> None:
+        self._after_s = after_s
+        self._since: dict[TopicPartition, tuple[int, float]] = {}
+
+    def reset(self) -> None:
+        """Forget what was seen (a rebalance moves partitions and restarts positions)."""
+        self._since.clear()
+
+    def observe(self, offsets: Mapping[TopicPartition, Offsets], now: float) -> list[tuple[TopicPartition, int]]:
+        """Partitions (and the offset to seek to) that have been stalled for `after_s`.
+
+        A partition is reported at most once per `after_s`: the seek needs a moment to show in
+        the committed offset, and a partition still stalled after that is reported again.
+        """
+        due: list[tuple[TopicPartition, int]] = []
+        for tp in list(self._since):
+            if tp not in offsets:
+                del self._since[tp]
+        for tp, where in offsets.items():
+            if where.behind == 0:
+                self._since.pop(tp, None)
+                continue
+            seen = self._since.get(tp)
+            if seen is None or seen[0] != where.position:
+                self._since[tp] = (where.position, now)
+            elif now - seen[1] >= self._after_s:
+                due.append((tp, where.position))
+                self._since[tp] = (where.position, now)
+        return due

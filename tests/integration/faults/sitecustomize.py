@@ -1,0 +1,37 @@
+"""Fault injection for worker processes started by the integration tests (on their PYTHONPATH).
+
+STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=<topic>: Faust's consumer hands the first record of that
+topic to nothing, then carries on as if it had been delivered. That is what faust-streaming
+does when a fetched record reaches a stream during a rebalance (streams/stalls.py): the record
+is read, never processed, never acknowledged, and not fetched again.
+"""
+
+from __future__ import annotations
+
+import os
+
+_TOPIC = os.environ.get("STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF")
+
+if _TOPIC:
+    from collections.abc import Awaitable, Callable
+    from typing import Any
+
+    from faust.transport import conductor
+
+    _compile = conductor.Conductor._compile_message_handler
+
+    def _skipping_handler(self: conductor.Conductor) -> Callable[[Any], Awaitable[None]]:
+        deliver = _compile(self)
+        skipped = False
+
+        async def on_message(message: Any) -> None:
+            nonlocal skipped
+            if not skipped and message.topic == _TOPIC:
+                skipped = True
+                print(f"fault injection: skipped {message.topic}[{message.partition}]@{message.offset}", flush=True)  # noqa: T201
+                return
+            await deliver(message)
+
+        return on_message
+
+    conductor.Conductor._compile_message_handler = _skipping_handler  # type: ignore[method-assign]

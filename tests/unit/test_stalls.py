@@ -1,0 +1,62 @@
+"""Stalled partitions: records behind a committed offset that nothing processes are re-read."""
+
+from __future__ import annotations
+
+from aiokafka import TopicPartition
+
+from streams.stalls import Offsets, StalledPartitions
+
+EV0, EV1 = TopicPartition("events", 0), TopicPartition("events", 1)
+
+
+def test_a_partition_that_does_not_move_with_records_behind_it_is_due_after_the_bound() -> None:
+    stalled = StalledPartitions(after_s=30)
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=0) == []
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=29.9) == []
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=30) == [(EV0, 1)]
+
+
+def test_a_partition_that_moves_is_never_due_however_far_behind() -> None:
+    stalled = StalledPartitions(after_s=30)
+    for step in range(10):
+        assert stalled.observe({EV0: Offsets(committed=100 * step, end=10_000)}, now=20.0 * step) == []
+
+
+def test_a_caught_up_partition_is_never_due() -> None:
+    stalled = StalledPartitions(after_s=30)
+    for now in (0, 30, 60, 90):
+        assert stalled.observe({EV0: Offsets(committed=7, end=7)}, now=now) == []
+
+
+def test_a_partition_never_committed_resumes_from_the_log_start() -> None:
+    stalled = StalledPartitions(after_s=5)
+    stalled.observe({EV0: Offsets(committed=None, end=9, start=4)}, now=0)
+    assert stalled.observe({EV0: Offsets(committed=None, end=9, start=4)}, now=5) == [(EV0, 4)]
+
+
+def test_a_due_partition_is_reported_again_only_after_another_bound() -> None:
+    stalled = StalledPartitions(after_s=30)
+    stalled.observe({EV0: Offsets(committed=1, end=2)}, now=0)
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=30) == [(EV0, 1)]
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=45) == []
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=60) == [(EV0, 1)]
+
+
+def test_partitions_are_judged_apart_and_forgotten_when_no_longer_observed() -> None:
+    stalled = StalledPartitions(after_s=30)
+    stalled.observe({EV0: Offsets(committed=1, end=2), EV1: Offsets(committed=5, end=9)}, now=0)
+    # EV1 moved; EV0 left this worker (another worker owns it now) and comes back later.
+    assert stalled.observe({EV1: Offsets(committed=6, end=9)}, now=30) == []
+    assert stalled.observe({EV0: Offsets(committed=1, end=2), EV1: Offsets(committed=6, end=9)}, now=40) == []
+    assert stalled.observe({EV0: Offsets(committed=1, end=2), EV1: Offsets(committed=6, end=9)}, now=70) == [
+        (EV0, 1),
+        (EV1, 6),
+    ]
+
+
+def test_reset_starts_the_watch_afresh() -> None:
+    stalled = StalledPartitions(after_s=30)
+    stalled.observe({EV0: Offsets(committed=1, end=2)}, now=0)
+    stalled.reset()
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=30) == []
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=60) == [(EV0, 1)]
