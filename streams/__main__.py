@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 
+import faust
 from faust.worker import Worker
 
 from schemas.channels import load_channels
@@ -13,8 +14,17 @@ from schemas.errors import ConfigurationError
 from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
+from streams.table_store import preload
 from streams.topology import internal_topics
 from streams.watchdog import start_recovery_watchdog
+
+
+async def _prepare(settings: WorkerSettings, app: faust.App) -> None:
+    """Topics first (also Faust's own), then the in-memory tables' changelogs in bulk."""
+    await ensure_topics(settings, internal_topics(app, settings))
+    if settings.store == "memory":
+        changelogs = {name: table.changelog_topic.get_topic_name() for name, table in app.tables.items()}
+        await preload(settings.bootstrap_servers, changelogs, settings.partitions)
 
 
 def main() -> None:
@@ -27,7 +37,7 @@ def main() -> None:
     except ConfigurationError as exc:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
-    asyncio.run(ensure_topics(settings, internal_topics(app, settings)))
+    asyncio.run(_prepare(settings, app))
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     start_recovery_watchdog(app, settings.recovery_stall_s)
     worker.execute_from_commandline()

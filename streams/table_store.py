@@ -1,10 +1,12 @@
-"""The in-memory table store, filled from its changelog in bulk before Faust's own recovery.
+"""The in-memory table store, filled from its changelog in bulk before Faust starts.
 
 Faust restores a table one changelog record at a time through its consumer, conductor and
-recovery queue (about 100 µs a record here, so 1M tracked messages took 110 s). This store reads
-the changelog partitions it becomes active for with a plain consumer in large batches instead,
-then tells Faust how far it has read (`persisted_offset`, the same contract as Faust's RocksDB
-store), so Faust's recovery only replays what was written after that point.
+recovery queue (about 100 µs a record here, so 1M tracked messages took 110 s). Before the
+worker starts, `preload` reads every changelog partition with a plain consumer in large
+batches instead; the store adopts that data at its first rebalance and tells Faust how far it
+has read (`persisted_offset`, the same contract as Faust's RocksDB store), so Faust's recovery
+only replays what was written after that point. (Loading inside Faust's rebalance callback
+instead slowed Faust's own offset requests that follow by 1.5 s each.)
 
 What the store claims to hold must be true at every moment, or Faust would skip records it
 needs: a partition's offset is forgotten when the partition is revoked and when Faust drops
@@ -14,12 +16,12 @@ ever moved on for records whose values the store holds.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.errors import KafkaError
 from faust.stores import STORES
 from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
@@ -29,8 +31,48 @@ log = logging.getLogger(__name__)
 STORE_SCHEME = "statusflow-memory"
 
 
+@dataclasses.dataclass
+class Preloaded:
+    """One table's changelog as read before the worker started."""
+
+    data: dict[bytes, bytes] = dataclasses.field(default_factory=dict)
+    partition_of: dict[bytes, int] = dataclasses.field(default_factory=dict)
+    offsets: dict[TP, int] = dataclasses.field(default_factory=dict)
+    records: int = 0
+
+    def apply(self, partition: int, key: bytes, value: bytes | None) -> None:
+        """One changelog record, in offset order (None deletes)."""
+        self.records += 1
+        if value is None:
+            self.data.pop(key, None)
+            self.partition_of.pop(key, None)
+        else:
+            self.data[key] = value
+            self.partition_of[key] = partition
+
+
+# Filled by `preload` in the worker's entry point, adopted (and removed) by each table's store.
+_PRELOADED: dict[str, Preloaded] = {}
+
+
+async def preload(bootstrap: str, changelogs: dict[str, str], partitions: int) -> None:
+    """Read each table's changelog (table name -> topic) in full, for the stores to adopt."""
+    for table, topic in changelogs.items():
+        started = time.monotonic()
+        loaded = Preloaded()
+        loaded.offsets = await read_changelog(bootstrap, [TP(topic, p) for p in range(partitions)], loaded.apply)
+        _PRELOADED[table] = loaded
+        log.info(
+            "table %s: %s changelog records of %s partitions loaded in %.2fs",
+            table,
+            loaded.records,
+            partitions,
+            time.monotonic() - started,
+        )
+
+
 class BulkLoadedMemoryStore(MemoryStore[bytes, bytes]):
-    """Faust's memory store plus a bulk load of newly active changelog partitions."""
+    """Faust's memory store that starts from the preloaded changelog."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -49,15 +91,15 @@ class BulkLoadedMemoryStore(MemoryStore[bytes, bytes]):
     async def on_rebalance(
         self, assigned: set[TP], revoked: set[TP], newly_assigned: set[TP], generation_id: int = 0
     ) -> None:
-        """Runs before Faust's recovery reads `persisted_offset`: load what is newly active."""
+        """Runs before Faust's recovery reads `persisted_offset`."""
         await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
         for tp in revoked:
             self._held.pop(tp, None)
-        changelog = self.table.changelog_topic.get_topic_name()
-        actives = {tp for tp in self.app.assignor.assigned_actives() if tp.topic == changelog}
-        missing = sorted(actives - self._held.keys())
-        if missing:
-            await self._load(missing)
+        loaded = _PRELOADED.pop(self.table.name, None)
+        if loaded is not None:
+            self.data.update(loaded.data)
+            self._key_partition.update(loaded.partition_of)
+            self._held.update(loaded.offsets)
 
     async def on_recovery_completed(self, active_tps: set[TP], standby_tps: set[TP]) -> None:
         """Faust's memory store drops the keys of partitions that are not active: forget them too."""
@@ -66,43 +108,14 @@ class BulkLoadedMemoryStore(MemoryStore[bytes, bytes]):
             if tp not in active_tps:
                 del self._held[tp]
 
-    async def _load(self, tps: list[TP]) -> None:
-        started = time.monotonic()
-        try:
-            held, records = await read_changelog(_bootstrap(self.app.conf.broker), tps, self._apply)
-        except KafkaError as exc:
-            # Faust's own recovery reads these partitions instead: slower, as correct.
-            log.warning("bulk load of %s failed (%r); Faust recovers them record by record", tps, exc)
-            return
-        self._held.update(held)
-        log.info(
-            "table %s: %s changelog records of %s partitions loaded in %.2fs",
-            self.table.name,
-            records,
-            len(tps),
-            time.monotonic() - started,
-        )
-
-    def _apply(self, partition: int, key: bytes, value: bytes | None) -> None:
-        if value is None:
-            self.data.pop(key, None)
-            self._key_partition.pop(key, None)
-        else:
-            self.data[key] = value
-            self._key_partition[key] = partition
-
-
-def _bootstrap(brokers: Iterable[object]) -> str:
-    return ",".join(f"{url.host}:{url.port}" for url in brokers)  # type: ignore[attr-defined]
-
 
 async def read_changelog(
     bootstrap: str, tps: list[TP], apply: Callable[[int, bytes, bytes | None], None]
-) -> tuple[dict[TP, int], int]:
+) -> dict[TP, int]:
     """Read `tps` from their start to the end they have now, handing every record to `apply`.
 
     Returns, per partition, the offset of the last record below that end (-1 when empty: Faust
-    then seeks to the start, where there is nothing), and the number of records read.
+    then seeks to the start, where there is nothing).
     """
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bootstrap,
@@ -119,7 +132,6 @@ async def read_changelog(
         ends = await consumer.end_offsets(parts)
         await consumer.seek_to_beginning(*parts)
         pending = {tp for tp in parts if ends[tp] > 0}
-        read = 0
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=50_000)
             for tp, batch in batches.items():
@@ -127,11 +139,10 @@ async def read_changelog(
                 for record in batch:
                     if record.offset < end:
                         apply(tp.partition, record.key, record.value)
-                        read += 1
             for tp in list(pending):
                 if await consumer.position(tp) >= ends[tp]:
                     pending.discard(tp)
-        return {TP(tp.topic, tp.partition): ends[tp] - 1 for tp in parts}, read
+        return {TP(tp.topic, tp.partition): ends[tp] - 1 for tp in parts}
     finally:
         await consumer.stop()
 

@@ -55,9 +55,8 @@ async def test_the_load_applies_every_record_in_order_and_reports_the_last_offse
         partition_of[key] = partition
 
     tps = [TP(topic, 0), TP(topic, 1), TP(topic, 2)]
-    held, records = await read_changelog(bootstrap, tps, apply)
+    held = await read_changelog(bootstrap, tps, apply)
 
-    assert records == 5 + 2_500
     assert held == {TP(topic, 0): 4, TP(topic, 1): 2_499, TP(topic, 2): -1}
     assert table[b"a"] == b"2"
     assert b"b" not in table

@@ -91,7 +91,9 @@ async def test_a_worker_whose_recovery_hangs_restarts_itself(
     kafka_settings: KafkaSettings, start_worker: WorkerFactory, unique_id: str
 ) -> None:
     """A changelog ending in a transaction marker (an offset no record is ever read at) makes
-    Faust wait for it forever; the watchdog replaces the process (same pid) and says why."""
+    Faust wait for it forever; the watchdog replaces the process (same pid) and says why.
+    (RocksDB: the memory store's bulk load reads past the marker and Faust has nothing left to
+    recover, so it does not hang on this changelog at start-up.)"""
     app_id = f"statusflow-{unique_id}"  # what start_worker gives the worker
     settings = WorkerSettings(**kafka_settings.model_dump(), app_id=app_id)
     await ensure_topics(settings, internal_topics(create_app(settings), settings))
@@ -102,7 +104,7 @@ async def test_a_worker_whose_recovery_hangs_restarts_itself(
             await producer.send_and_wait(f"{app_id}-message_state-changelog", b"{}", key=b"meta:m1", partition=0)
     finally:
         await producer.stop()
-    worker = start_worker(STATUSFLOW_RECOVERY_STALL_S="6")
+    worker = start_worker(STATUSFLOW_RECOVERY_STALL_S="6", STATUSFLOW_STORE="rocksdb")
 
     async def restarted() -> bool | None:
         text = worker.log.read_text(errors="replace")
