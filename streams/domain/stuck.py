@@ -13,11 +13,14 @@ class StuckIndex:
     """Min-heap of (sent_at, key) for messages last seen in `sent`.
 
     Entries are not removed when a message moves on: the check at expiry reads the current
-    state, which is cheaper than keeping the heap exact.
+    state, which is cheaper than keeping the heap exact. A message is indexed once per sent
+    time, however often it is noted (repeated webhooks, the start-up seeding): otherwise it
+    would come due, and be alerted, once per note.
     """
 
     def __init__(self) -> None:
         self._heap: list[tuple[int, bytes]] = []
+        self._indexed: dict[bytes, int] = {}
         self.watermark = 0
 
     def __len__(self) -> int:
@@ -26,7 +29,8 @@ class StuckIndex:
     def note(self, key: bytes, state: MessageState) -> None:
         """Index a message whose state was just written."""
         self.watermark = max(self.watermark, state.last_event_at)
-        if state.status is Status.SENT and state.sent_at is not None:
+        if state.status is Status.SENT and state.sent_at is not None and self._indexed.get(key) != state.sent_at:
+            self._indexed[key] = state.sent_at
             heapq.heappush(self._heap, (state.sent_at, key))
 
     def due(self, wall_now: int, max_age_ms: int) -> list[bytes]:
@@ -36,7 +40,10 @@ class StuckIndex:
         now = self.watermark if wall_now - self.watermark > max_age_ms else wall_now
         due: list[bytes] = []
         while self._heap and self._heap[0][0] <= now - max_age_ms:
-            due.append(heapq.heappop(self._heap)[1])
+            sent_at, key = heapq.heappop(self._heap)
+            if self._indexed.get(key) == sent_at:
+                del self._indexed[key]
+                due.append(key)
         return due
 
 

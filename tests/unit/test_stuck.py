@@ -39,3 +39,22 @@ def test_messages_not_yet_sent_are_indexed_without_error() -> None:
     index.note(b"k", merge(None, status_event(Status.QUEUED, 5 * HOUR, message_id="k")))
     assert len(index) == 0
     assert index.watermark == 5 * HOUR
+
+
+def test_a_message_noted_many_times_comes_due_once() -> None:
+    # Repeated webhooks (and the start-up seeding) note the same message in sent again and
+    # again: it must come due once, or its stuck alert is published once per note.
+    index = StuckIndex()
+    sent = merge(None, status_event(Status.SENT, 10 * HOUR, message_id="m"))
+    for _ in range(5):
+        index.note(b"meta:m", sent)
+    assert index.due(wall_now=11 * HOUR, max_age_ms=HOUR) == [b"meta:m"]
+    assert index.due(wall_now=11 * HOUR, max_age_ms=HOUR) == []
+
+
+def test_a_message_sent_again_later_comes_due_at_its_new_sent_time() -> None:
+    index = StuckIndex()
+    index.note(b"meta:m", merge(None, status_event(Status.SENT, 10 * HOUR, message_id="m")))
+    index.note(b"meta:m", merge(None, status_event(Status.SENT, 11 * HOUR, message_id="m")))
+    assert index.due(wall_now=11 * HOUR + 30 * 60_000, max_age_ms=HOUR) == []
+    assert index.due(wall_now=12 * HOUR, max_age_ms=HOUR) == [b"meta:m"]
