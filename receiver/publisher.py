@@ -10,7 +10,6 @@ from typing import Protocol
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
-from receiver.batching import Batcher
 from schemas.errors import StatusflowError
 
 log = logging.getLogger(__name__)
@@ -31,7 +30,7 @@ class Publisher(Protocol):
 
 
 class KafkaPublisher:
-    """An idempotent acks=all producer; concurrent publishes share one batch (receiver/batching.py).
+    """An idempotent acks=all producer; concurrent publishes share the producer's batches.
 
     A broker that is down at start-up or goes away is not fatal: publishing raises PublishError
     (the receiver spools), and `restart` opens a fresh producer once the broker is back, so no
@@ -42,7 +41,6 @@ class KafkaPublisher:
         self._bootstrap_servers = bootstrap_servers
         self._timeout_s = timeout_s
         self._producer: AIOKafkaProducer | None = None
-        self._batcher: Batcher | None = None
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
@@ -68,7 +66,6 @@ class KafkaPublisher:
             msg = f"broker {self._bootstrap_servers} unreachable: {exc!r}"
             raise PublishError(msg) from exc
         self._producer = producer
-        self._batcher = Batcher(producer)
 
     async def restart(self) -> None:
         """Drop the current producer (if any) and connect a fresh one."""
@@ -78,9 +75,6 @@ class KafkaPublisher:
     async def stop(self) -> None:
         """Flush what is pending (within the deadline) and disconnect."""
         producer, self._producer = self._producer, None
-        batcher, self._batcher = self._batcher, None
-        if batcher is not None:
-            await batcher.drain()
         if producer is not None:
             await self._close(producer)
 
@@ -96,12 +90,12 @@ class KafkaPublisher:
 
     async def publish(self, topic: str, key: bytes, value: bytes) -> None:
         """Send and wait for the broker's acknowledgement, within the deadline."""
-        if self._batcher is None:
+        if self._producer is None:
             raise PublishError("no connection to the broker")
         try:
             # asyncio.timeout, not wait_for: no extra task per request on the hot path.
             async with asyncio.timeout(self._timeout_s):
-                await self._batcher.send(topic, key, value)
+                await self._producer.send_and_wait(topic, value=value, key=key)
         except (KafkaError, TimeoutError) as exc:
             msg = f"broker did not acknowledge {topic} record: {exc!r}"
             raise PublishError(msg) from exc

@@ -212,15 +212,15 @@ async def test_two_processes_share_one_port_with_reuse_port(kafka_settings: Kafk
 
 
 async def test_concurrent_publishes_share_batches_and_each_lands_once(kafka_settings: KafkaSettings) -> None:
-    # receiver/batching.py: records published in one pass of the event loop leave as one batch;
-    # every caller returns only once its batch is acknowledged, and no record is lost or doubled.
+    # Concurrent publishes share the producer's batches: each caller returns once its record is
+    # acknowledged, and no record is lost or doubled.
     await ensure_topics(kafka_settings)
     publisher = KafkaPublisher(kafka_settings.bootstrap_servers, timeout_s=10)
     await publisher.start()
     sent = {f"req-{n:04d}".encode(): body(n) for n in range(600)}
     items = list(sent.items())
     try:
-        for start in range(0, len(items), 75):  # eight rounds of 75 concurrent requests
+        for start in range(0, len(items), 75):  # rounds of 75 concurrent requests
             round_ = items[start : start + 75]
             await asyncio.gather(*(publisher.publish(kafka_settings.topics.raw, k, v) for k, v in round_))
     finally:
@@ -232,7 +232,7 @@ async def test_concurrent_publishes_share_batches_and_each_lands_once(kafka_sett
         within=30,
     )
     assert sorted(records) == sorted(sent.items())
-    # Batches take the partitions in turn: the raw log's load is spread.
+    # The raw log's load is spread over its partitions.
     reader = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers, group_id=None)
     await reader.start()
     try:
