@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 
@@ -34,8 +35,14 @@ def main() -> None:
     except (KafkaError, OSError) as exc:
         # The spool takes webhooks while the broker is away; the topics are created when it is back.
         log.warning("topics not ensured, broker unreachable: %r", exc)
+    app = create_app(settings, channels=channels)
+    # Everything built so far lives as long as the process: out of the collector's sight, and
+    # young-generation collections rarer, so a full collection does not stall requests in flight.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     web.run_app(
-        create_app(settings, channels=channels),
+        app,
         host=settings.host,
         port=settings.port,
         reuse_port=settings.reuse_port,
