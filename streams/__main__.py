@@ -21,10 +21,17 @@ from streams.watchdog import start_recovery_watchdog
 
 async def _prepare(settings: WorkerSettings, app: faust.App) -> None:
     """Topics first (also Faust's own), then the in-memory tables' changelogs in bulk."""
-    await ensure_topics(settings, internal_topics(app, settings))
+    created = set(await ensure_topics(settings, internal_topics(app, settings)))
     if settings.store == "memory":
+        # A changelog created just now is empty: nothing to load (and a fresh topic's first
+        # offset requests can take a second of NotLeader retries). Not loading is always safe:
+        # Faust then recovers the partition itself.
         changelogs = {name: table.changelog_topic.get_topic_name() for name, table in app.tables.items()}
-        await preload(settings.bootstrap_servers, changelogs, settings.partitions)
+        await preload(
+            settings.bootstrap_servers,
+            {name: topic for name, topic in changelogs.items() if topic not in created},
+            settings.partitions,
+        )
 
 
 def main() -> None:
