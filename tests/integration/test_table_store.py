@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 from aiokafka import AIOKafkaProducer
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.admin import NewTopic
 from faust.types import TP
 
 from schemas.settings import KafkaSettings
+from schemas.topics import ensure_topics
 from streams.table_store import read_changelog
-
-
-async def _changelog(bootstrap: str, name: str, partitions: int) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        await admin.create_topics(
-            [
-                NewTopic(
-                    name, num_partitions=partitions, replication_factor=1, topic_configs={"cleanup.policy": "compact"}
-                )
-            ]
-        )
-    finally:
-        await admin.close()
 
 
 async def test_the_load_applies_every_record_in_order_and_reports_the_last_offset_held(
@@ -30,7 +16,8 @@ async def test_the_load_applies_every_record_in_order_and_reports_the_last_offse
 ) -> None:
     bootstrap = kafka_settings.bootstrap_servers
     topic = f"statusflow-{unique_id}-message_state-changelog"
-    await _changelog(bootstrap, topic, 3)
+    compacted = NewTopic(topic, num_partitions=3, replication_factor=1, topic_configs={"cleanup.policy": "compact"})
+    await ensure_topics(kafka_settings, [compacted])  # waits for the partitions' leaders too
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
     await producer.start()
     try:
