@@ -27,11 +27,7 @@ async def _prepare(settings: WorkerSettings, app: faust.App) -> None:
         # offset requests can take a second of NotLeader retries). Not loading is always safe:
         # Faust then recovers the partition itself.
         changelogs = {name: table.changelog_topic.get_topic_name() for name, table in app.tables.items()}
-        await preload(
-            settings.bootstrap_servers,
-            {name: topic for name, topic in changelogs.items() if topic not in created},
-            settings.partitions,
-        )
+        await preload(settings.bootstrap_servers, {n: t for n, t in changelogs.items() if t not in created})
 
 
 def main() -> None:

@@ -16,12 +16,15 @@ ever moved on for records whose values the store holds.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import time
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from faust.stores import STORES
 from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
@@ -55,18 +58,26 @@ class Preloaded:
 _PRELOADED: dict[str, Preloaded] = {}
 
 
-async def preload(bootstrap: str, changelogs: dict[str, str], partitions: int) -> None:
-    """Read each table's changelog (table name -> topic) in full, for the stores to adopt."""
+async def preload(bootstrap: str, changelogs: dict[str, str], *, timeout_s: float = 30.0) -> None:
+    """Read each table's changelog (table name -> topic) in full, for the stores to adopt.
+
+    Only a speed-up: when a changelog cannot be read (broker trouble, a topic that is not
+    there), the worker starts anyway and Faust recovers that table itself.
+    """
     for table, topic in changelogs.items():
         started = time.monotonic()
         loaded = Preloaded()
-        loaded.offsets = await read_changelog(bootstrap, [TP(topic, p) for p in range(partitions)], loaded.apply)
+        try:
+            loaded.offsets = await read_changelog(bootstrap, topic, loaded.apply, timeout_s=timeout_s)
+        except (KafkaError, TimeoutError) as exc:
+            log.warning("table %s: changelog %s not loaded in bulk (%r); Faust recovers it", table, topic, exc)
+            continue
         _PRELOADED[table] = loaded
         log.info(
             "table %s: %s changelog records of %s partitions loaded in %.2fs",
             table,
             loaded.records,
-            partitions,
+            len(loaded.offsets),
             time.monotonic() - started,
         )
 
@@ -110,9 +121,10 @@ class BulkLoadedMemoryStore(MemoryStore[bytes, bytes]):
 
 
 async def read_changelog(
-    bootstrap: str, tps: list[TP], apply: Callable[[int, bytes, bytes | None], None]
+    bootstrap: str, topic: str, apply: Callable[[int, bytes, bytes | None], None], *, timeout_s: float = 30.0
 ) -> dict[TP, int]:
-    """Read `tps` from their start to the end they have now, handing every record to `apply`.
+    """Read every partition of `topic` from its start to the end it has now, handing each record
+    to `apply`; TimeoutError when the topic's partitions and ends are not known within `timeout_s`.
 
     Returns, per partition, the offset of the last record below that end (-1 when empty: Faust
     then seeks to the start, where there is nothing).
@@ -127,10 +139,17 @@ async def read_changelog(
     )
     await consumer.start()
     try:
-        parts = [TopicPartition(tp.topic, tp.partition) for tp in tps]
-        consumer.assign(parts)
-        ends = await consumer.end_offsets(parts)
-        await consumer.seek_to_beginning(*parts)
+        async with asyncio.timeout(timeout_s):
+            # The topic's own partition count: a changelog made by an older configuration may
+            # differ from today's setting (Faust then refuses to start, with its own message).
+            partitions = await _partitions_of(bootstrap, topic)
+            if not partitions:
+                msg = f"changelog {topic} has no partitions in the broker's metadata"
+                raise TimeoutError(msg)
+            parts = [TopicPartition(topic, p) for p in partitions]
+            consumer.assign(parts)
+            ends = await consumer.end_offsets(parts)
+            await consumer.seek_to_beginning(*parts)
         pending = {tp for tp in parts if ends[tp] > 0}
         while pending:
             batches = await consumer.getmany(*pending, timeout_ms=1000, max_records=50_000)
@@ -145,6 +164,16 @@ async def read_changelog(
         return {TP(tp.topic, tp.partition): ends[tp] - 1 for tp in parts}
     finally:
         await consumer.stop()
+
+
+async def _partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(p["partition"] for t in described if t.get("error_code") == 0 for p in t.get("partitions") or [])
 
 
 def register() -> str:

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import NewTopic
 from faust.types import TP
 
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
-from streams.table_store import read_changelog
+from streams.table_store import _PRELOADED, preload, read_changelog
 
 
 async def test_the_load_applies_every_record_in_order_and_reports_the_last_offset_held(
@@ -41,8 +42,7 @@ async def test_the_load_applies_every_record_in_order_and_reports_the_last_offse
             table[key] = value
         partition_of[key] = partition
 
-    tps = [TP(topic, 0), TP(topic, 1), TP(topic, 2)]
-    held = await read_changelog(bootstrap, tps, apply)
+    held = await read_changelog(bootstrap, topic, apply)
 
     assert held == {TP(topic, 0): 4, TP(topic, 1): 2_499, TP(topic, 2): -1}
     assert table[b"a"] == b"2"
@@ -51,3 +51,15 @@ async def test_the_load_applies_every_record_in_order_and_reports_the_last_offse
     assert all(table[b"k%d" % i] == b"v%d" % i for i in range(2_500))
     assert len(table) == 2 + 2_500
     assert {partition_of[b"a"], partition_of[b"k7"]} == {0, 1}
+
+
+async def test_a_changelog_that_cannot_be_read_is_left_to_faust_and_the_worker_starts(
+    kafka_settings: KafkaSettings, unique_id: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The bulk load is a speed-up only: a missing topic (or a broker in trouble) must not stop
+    # the worker; Faust then recovers the table record by record, as it would without the load.
+    await ensure_topics(kafka_settings)
+    missing = f"statusflow-{unique_id}-nothing-changelog"
+    await preload(kafka_settings.bootstrap_servers, {f"nothing-{unique_id}": missing}, timeout_s=5)
+    assert f"nothing-{unique_id}" not in _PRELOADED
+    assert f"changelog {missing} not loaded in bulk" in caplog.text
