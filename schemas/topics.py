@@ -8,6 +8,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from aiokafka import TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
@@ -83,6 +84,26 @@ async def ensure_topics(
             log.info("created topics %s", created)
         await _wait_for_leaders(admin, [spec.name for spec in specs], timeout_s)
         return created
+    finally:
+        await admin.close()
+
+
+def described_partitions(descriptions: Sequence[dict[str, Any]]) -> list[TopicPartition]:
+    """The partitions of the described topics that exist, in order."""
+    return sorted(
+        TopicPartition(d["topic"], p["partition"])
+        for d in descriptions
+        if d.get("error_code") == 0
+        for p in d.get("partitions") or []
+    )
+
+
+async def partitions_of(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
+    """Every partition of `topics` that exist, for clients that assign partitions themselves."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
+    await admin.start()
+    try:
+        return described_partitions(await admin.describe_topics(topics))
     finally:
         await admin.close()
 

@@ -27,10 +27,8 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any, Protocol
 
-from aiokafka import TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
-
 from schemas.codec import SCHEMA_NAMES, SchemaError, decode_any
+from schemas.topics import partitions_of
 from statusflow_consumer.records import Alert, MetricWindow, StatusChange
 
 __all__ = [
@@ -226,16 +224,3 @@ def schema_json(name: str) -> dict[str, Any]:
     """The parsed `.avsc` of one schema (e.g. to register it in a registry of your own)."""
     loaded: dict[str, Any] = json.loads(schema_files()[name].read_text(encoding="utf-8"))
     return loaded
-
-
-async def partitions_of(bootstrap_servers: str, topics: list[str]) -> list[TopicPartition]:
-    """Every partition of `topics` that exist, for consumers that assign partitions themselves."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    return sorted(
-        TopicPartition(d["topic"], p["partition"]) for d in described if d["error_code"] == 0 for p in d["partitions"]
-    )

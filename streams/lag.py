@@ -20,6 +20,7 @@ from aiokafka.errors import KafkaError
 from faust.types import TP
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from schemas.topics import described_partitions
 from streams.settings import WorkerSettings
 from streams.stalls import Offsets, StalledPartitions
 from streams.topology import Topology
@@ -103,13 +104,7 @@ class LagProbe:
     ) -> dict[str, dict[TopicPartition, Offsets]]:
         out: dict[str, dict[TopicPartition, Offsets]] = {}
         for group in self._groups:
-            described = await admin.describe_topics(list(group.topics))
-            partitions = [
-                TopicPartition(topic["topic"], p["partition"])
-                for topic in described
-                if topic["error_code"] == 0
-                for p in topic["partitions"]
-            ]
+            partitions = described_partitions(await admin.describe_topics(list(group.topics)))
             if not partitions:
                 continue
             ends = await consumer.end_offsets(partitions)

@@ -21,7 +21,7 @@ from pathlib import Path
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from schemas.topics import ensure_topics
+from schemas.topics import ensure_topics, partitions_of
 from streams.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -29,13 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 async def end_offsets(settings: WorkerSettings) -> dict[TopicPartition, int]:
     """The raw log's end offset per partition, now."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([settings.topics.raw])
-    finally:
-        await admin.close()
-    tps = [TopicPartition(settings.topics.raw, p["partition"]) for p in described["partitions"]]
+    tps = await partitions_of(settings.bootstrap_servers, [settings.topics.raw])
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
     await consumer.start()
     try:

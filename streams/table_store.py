@@ -22,12 +22,13 @@ import logging
 import time
 from collections.abc import Callable
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 from faust.stores import STORES
 from faust.stores.memory import Store as MemoryStore
 from faust.types import TP
+
+from schemas.topics import partitions_of
 
 log = logging.getLogger(__name__)
 
@@ -142,11 +143,10 @@ async def read_changelog(
         async with asyncio.timeout(timeout_s):
             # The topic's own partition count: a changelog made by an older configuration may
             # differ from today's setting (Faust then refuses to start, with its own message).
-            partitions = await _partitions_of(bootstrap, topic)
-            if not partitions:
+            parts = await partitions_of(bootstrap, [topic])
+            if not parts:
                 msg = f"changelog {topic} has no partitions in the broker's metadata"
                 raise TimeoutError(msg)
-            parts = [TopicPartition(topic, p) for p in partitions]
             consumer.assign(parts)
             ends = await consumer.end_offsets(parts)
             await consumer.seek_to_beginning(*parts)
@@ -164,16 +164,6 @@ async def read_changelog(
         return {TP(tp.topic, tp.partition): ends[tp] - 1 for tp in parts}
     finally:
         await consumer.stop()
-
-
-async def _partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return sorted(p["partition"] for t in described if t.get("error_code") == 0 for p in t.get("partitions") or [])
 
 
 def register() -> str:
