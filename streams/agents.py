@@ -22,7 +22,7 @@ from streams.adapters.registry import Resolver
 from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, retire_bundles, stuck_signals
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
 from streams.domain.events import StatusEvent
-from streams.domain.retention import FINISHED, RetentionIndex
+from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
@@ -132,7 +132,7 @@ def _register_track(t: Topology) -> None:
             partition = record.message.partition
             if retire:
                 watermark = retention_indexes.setdefault(partition, RetentionIndex(retention)).watermark
-                await _retire(t, retire, writer=writer, outbox=outbox, partition=partition, now=watermark)
+                await _retire(t, retire, retention, writer=writer, outbox=outbox, partition=partition, now=watermark)
             plan = plan_track(events, t.states.get, window_ms)
             # Every key of a bundle hashes to the bundle's partition: its changelog partition.
             for key, value in plan.writes.items():
@@ -175,11 +175,17 @@ def _register_track(t: Topology) -> None:
 
 
 async def _retire(
-    t: Topology, keys: list[bytes], *, writer: TableWriter, outbox: Outbox, partition: int, now: int
+    t: Topology,
+    keys: list[bytes],
+    retention: Retention,
+    *,
+    writer: TableWriter,
+    outbox: Outbox,
+    partition: int,
+    now: int,
 ) -> None:
     """Delete messages whose retention has passed (tombstones in the changelog); unfinished ones
     get an `expired` change. Runs inside the track agent: the keys hash to the record's partition."""
-    retention = t.settings.retention()
     changes: list[tuple[bytes | None, bytes]] = []
     change_codec = codec("status_change")
     for key in keys:

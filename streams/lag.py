@@ -28,20 +28,17 @@ from streams.topology import Topology
 log = logging.getLogger(__name__)
 
 
-def topic_lag(
+def partition_offsets(
     ends: Mapping[TopicPartition, int],
     committed: Mapping[TopicPartition, int],
     beginnings: Mapping[TopicPartition, int],
-) -> dict[str, int]:
-    """Records per topic between each partition's committed offset and its end.
+) -> dict[TopicPartition, Offsets]:
+    """Where a group stands on each partition, from its ends, commits and log starts.
 
-    A partition the group never committed lags by everything still on it (the group starts
-    from the earliest offset); a committed offset below the log's start (retention removed
-    records) counts from the start.
+    A partition the group never committed resumes from the log's start (the group starts from
+    the earliest offset), and so does one committed below it (retention removed records).
     """
-    return lag_by_topic(
-        {tp: Offsets(committed=committed.get(tp), end=end, start=beginnings.get(tp, 0)) for tp, end in ends.items()}
-    )
+    return {tp: Offsets(committed=committed.get(tp), end=end, start=beginnings.get(tp, 0)) for tp, end in ends.items()}
 
 
 def lag_by_topic(offsets: Mapping[TopicPartition, Offsets]) -> dict[str, int]:
@@ -77,14 +74,6 @@ class LagProbe:
         self._settings = settings
         self._groups = worker_groups(settings)
 
-    async def measure(self) -> dict[tuple[str, str], int]:
-        """(group, topic) -> records not yet committed by the group."""
-        return {
-            (group, topic): lag
-            for group, offsets in (await self.measure_partitions()).items()
-            for topic, lag in lag_by_topic(offsets).items()
-        }
-
     async def measure_partitions(self) -> dict[str, dict[TopicPartition, Offsets]]:
         """group -> where it stands on each partition of its topics."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self._settings.bootstrap_servers)
@@ -111,10 +100,7 @@ class LagProbe:
             beginnings = await consumer.beginning_offsets(partitions)
             offsets = await admin.list_consumer_group_offsets(group.group, partitions=partitions)
             committed = {tp: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-            out[group.group] = {
-                tp: Offsets(committed=committed.get(tp), end=end, start=beginnings.get(tp, 0))
-                for tp, end in ends.items()
-            }
+            out[group.group] = partition_offsets(ends, committed, beginnings)
         return out
 
 

@@ -9,11 +9,17 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.settings import TopicNames
 from streams.app import WORKER_METRICS_PREFIX
-from streams.lag import LAG_GAUGE, LagProbe, lag_gauge, refresh, topic_lag, worker_groups
+from streams.lag import LAG_GAUGE, LagProbe, lag_by_topic, lag_gauge, partition_offsets, refresh, worker_groups
 from streams.settings import WorkerSettings
 from streams.stalls import Offsets
 
 RAW0, RAW1, EV0 = TopicPartition("raw", 0), TopicPartition("raw", 1), TopicPartition("events", 0)
+
+
+def topic_lag(
+    ends: dict[TopicPartition, int], committed: dict[TopicPartition, int], beginnings: dict[TopicPartition, int]
+) -> dict[str, int]:
+    return lag_by_topic(partition_offsets(ends, committed, beginnings))
 
 
 def test_lag_is_the_distance_from_the_committed_offset_to_the_end_summed_per_topic() -> None:
