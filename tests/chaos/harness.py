@@ -173,31 +173,25 @@ class Stack:
 
     async def wait_healthy(self, process: Process, within: float = 120) -> None:
         """Until the process answers /healthz (fails at once if it exited)."""
-        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
-
-            async def healthy() -> bool | None:
-                if process.proc.poll() is not None:
-                    raise AssertionError(f"{process.name} exited:\n{process.log_tail()}")
-                try:
-                    async with http.get(f"{process.url}/healthz") as response:
-                        return True if response.status == 200 else None
-                except (aiohttp.ClientError, TimeoutError):
-                    return None
-
-            await wait_until(healthy, within=within, what=f"{process.name} answering /healthz")
+        await self._wait_for_ok(process, "/healthz", f"{process.name} answering /healthz", within)
 
     async def wait_ready(self, worker: Process, within: float = 120) -> None:
         """Until the worker's GET /readyz answers 200 (Faust side settled)."""
+        await self._wait_for_ok(worker, "/readyz", f"{worker.name} ready (not rebalancing or recovering)", within)
+
+    async def _wait_for_ok(self, process: Process, path: str, what: str, within: float) -> None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
 
-            async def ready() -> bool | None:
+            async def ok() -> bool | None:
+                if process.proc.poll() is not None:
+                    raise AssertionError(f"{process.name} exited:\n{process.log_tail()}")
                 try:
-                    async with http.get(f"{worker.url}/readyz") as response:
+                    async with http.get(f"{process.url}{path}") as response:
                         return True if response.status == 200 else None
                 except (aiohttp.ClientError, TimeoutError):
                     return None
 
-            await wait_until(ready, within=within, what=f"{worker.name} ready (not rebalancing or recovering)")
+            await wait_until(ok, within=within, what=what)
 
     async def stop_all(self) -> None:
         """Stop every process still running (they are stopped in reverse start order)."""

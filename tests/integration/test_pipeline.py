@@ -46,6 +46,18 @@ async def produce_raw(settings: KafkaSettings, stream: MixedStream, start: int =
         await producer.stop()
 
 
+async def _ask(http: aiohttp.ClientSession, worker: WorkerProcess, key: str) -> tuple[int | None, dict[str, Any]]:
+    """The worker's answer for one message key: (HTTP status or None, the state or what went wrong)."""
+    provider, _, message_id = key.partition(":")
+    try:
+        async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
+            if response.status != 200:
+                return response.status, {"http_status": response.status, "body": (await response.text())[:300]}
+            return 200, await response.json()
+    except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+        return None, {"error": repr(exc)}
+
+
 async def wait_for_table(
     worker: WorkerProcess, expected: dict[str, MessageState], statuses: collections.Counter[int] | None = None
 ) -> dict[str, dict[str, Any]]:
@@ -59,17 +71,9 @@ async def wait_for_table(
             for key, state in expected.items():
                 if answers.get(key) == state_view(state):
                     continue
-                provider, _, message_id = key.partition(":")
-                try:
-                    async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
-                        seen[response.status] += 1
-                        if response.status != 200:
-                            answers[key] = {"http_status": response.status, "body": (await response.text())[:300]}
-                            return None
-                        answers[key] = await response.json()
-                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                    answers[key] = {"error": repr(exc)}
-                    return None
+                status, answers[key] = await _ask(http, worker, key)
+                if status is not None:
+                    seen[status] += 1
                 if answers[key] != state_view(state):
                     return None
         return True
@@ -81,16 +85,7 @@ async def wait_for_table(
         # failure tells how many keys are wrong and how.
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             for key in expected:
-                provider, _, message_id = key.partition(":")
-                try:
-                    async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
-                        answers[key] = (
-                            await response.json()
-                            if response.status == 200
-                            else {"http_status": response.status, "body": (await response.text())[:300]}
-                        )
-                except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                    answers[key] = {"error": repr(exc)}
+                _, answers[key] = await _ask(http, worker, key)
         mismatched = {
             k: (answers.get(k), state_view(v)) for k, v in expected.items() if answers.get(k) != state_view(v)
         }
