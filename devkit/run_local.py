@@ -58,8 +58,15 @@ def _say(text: str) -> None:
     sys.stdout.flush()
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
     """Start everything, print where to POST, wait for Ctrl-C, stop everything."""
+    # SIGTERM (a supervisor, `timeout`, `kill`) stops everything too, like Ctrl-C; by default it
+    # ended this process at once and left the broker running.
+    signal.signal(signal.SIGTERM, _interrupted)
     port = int(os.environ.get("STATUSFLOW_KAFKA_PORT", "9092"))
     # Everything the run keeps (broker data, worker store, spool, logs) lives under one directory.
     local = Path(os.environ.get("STATUSFLOW_LOCAL_DIR", str(REPO / ".local")))
