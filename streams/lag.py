@@ -21,6 +21,7 @@ from faust.types import TP
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from schemas.topics import described_partitions
+from streams.commits import GaplessCommitConsumer
 from streams.settings import WorkerSettings
 from streams.stalls import Offsets, StalledPartitions
 from streams.topology import Topology
@@ -153,6 +154,23 @@ async def repair_stalled(
         return
     assigned = set(app.consumer.assignment())
     mine = {tp: where for tp, where in offsets.items() if TP(tp.topic, tp.partition) in assigned}
+    consumer = app.consumer
+    if isinstance(consumer, GaplessCommitConsumer):
+        # The group resumes no lower than this: it bounds the consumer's first commit too.
+        for tp, where in mine.items():
+            consumer.raise_floor(TP(tp.topic, tp.partition), where.position)
+        # A record skipped behind processed ones is known at once, without waiting for a stall;
+        # two commit intervals let a hold that resolves itself (a rebalance's leftovers) clear.
+        held_s = max(t.settings.lag_interval_s, 2 * t.settings.commit_interval_s)
+        for skipped_tp, offset in consumer.skipped(older_than_s=held_s).items():
+            log.warning(
+                "%s[%s]: record at offset %s skipped while later ones were processed; reading again from there",
+                skipped_tp.topic,
+                skipped_tp.partition,
+                offset,
+            )
+            repairs.labels(topic=skipped_tp.topic).inc()
+            await consumer.seek_wait({skipped_tp: offset})
     for tp, offset in stalled.observe(mine, time.monotonic()):
         log.warning(
             "%s[%s]: %s records behind committed offset %s unprocessed for %ss; reading them again from there",

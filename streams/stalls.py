@@ -4,7 +4,9 @@ faust-streaming can drop a record it has already fetched when the record reaches
 while flow control is suspended or a generation is changing (a rebalance): the stream skips
 it without acknowledging it, and the consumer's read position has moved on, so the record is
 only fetched again after the next rebalance. Seen in the two-worker test after one worker was
-killed: a bundle stayed unprocessed, offset committed right below it, for minutes.
+killed: a bundle stayed unprocessed, offset committed right below it, for minutes. (The
+committed offset only stays below the skipped record because the worker's consumer refuses to
+commit past it: streams/commits.py.)
 
 The symptom is observable from outside Faust: on a partition this worker is assigned, the
 group's committed offset stays below the partition's end while nothing moves. Such a

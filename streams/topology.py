@@ -8,6 +8,7 @@ import faust
 from aiokafka.admin import NewTopic
 from faust.types import TableT, TopicT
 
+from streams.commits import register as register_transport
 from streams.settings import WorkerSettings
 from streams.table_store import register as register_memory_store
 
@@ -37,7 +38,7 @@ def build_topology(settings: WorkerSettings) -> Topology:
     """A Faust app with raw-bytes topics (we encode Avro ourselves, once per record)."""
     app = faust.App(
         settings.app_id,
-        broker=f"kafka://{settings.bootstrap_servers}",
+        broker=f"{register_transport()}{settings.bootstrap_servers}",
         store=register_memory_store() if settings.store == "memory" else "rocksdb://",
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,

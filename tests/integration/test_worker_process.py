@@ -8,12 +8,13 @@ import signal
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
 from streams.app import create_app
+from streams.lag import LagProbe
 from streams.settings import WorkerSettings
 from streams.topology import internal_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
@@ -139,3 +140,64 @@ async def test_a_record_the_consumer_skipped_is_read_again_from_the_committed_of
     topic, partition, offset = skipped.groups()
     assert f"{topic}[{partition}]: " in log
     assert f"behind committed offset {offset} unprocessed" in log
+
+
+async def _normalized_all(settings: WorkerSettings) -> None:
+    """Until the worker's normalize group has committed every record of the raw log."""
+    probe = LagProbe(settings)
+
+    async def caught_up() -> bool | None:
+        groups = await probe.measure_partitions()
+        offsets = groups.get(f"{settings.app_id}-normalize", {})
+        return True if offsets and all(where.behind == 0 for where in offsets.values()) else None
+
+    await wait_until(caught_up, within=60, what="normalize to commit the whole raw log")
+
+
+@pytest.mark.parametrize("skip_from", [0, 1], ids=["never-committed partition", "behind a committed offset"])
+async def test_a_skipped_record_with_later_records_processed_is_not_committed_past(
+    kafka_settings: KafkaSettings, unique_id: str, start_worker: WorkerFactory, skip_from: int
+) -> None:
+    # The drop of the test above, now with records behind it that the worker does process
+    # (a stream that goes on after a rebalance). faust-streaming 0.15 commits past a missing
+    # record when it is the first one after the committed offset (or when nothing was ever
+    # committed): the skipped record would be lost for good, and no stall would show. The
+    # worker's consumer holds its commits instead and reads the record again (streams/commits.py).
+    # The stream arrives in three parts, each normalized before the next, so every partition
+    # gets a record per part: the skip hits a partition's first record at `skip_from` or later.
+    stream = mixed_stream(messages_per_kind=1, seed=11)
+    settings = WorkerSettings(**kafka_settings.model_dump(), app_id=f"statusflow-{unique_id}")
+    await ensure_topics(kafka_settings)
+    faults = Path(__file__).parent / "faults"
+    worker = start_worker(
+        PYTHONPATH=os.pathsep.join(p for p in (str(faults), os.environ.get("PYTHONPATH", "")) if p),
+        STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=kafka_settings.topics.events,
+        STATUSFLOW_FAULT_SKIP_FROM_OFFSET=str(skip_from),
+        STATUSFLOW_STALLED_PARTITION_S="8",
+        STATUSFLOW_LAG_INTERVAL_S="1",
+    )
+    third = len(stream.webhooks) // 3
+    for start, stop in ((0, third), (third, 2 * third), (2 * third, None)):
+        await produce_raw(kafka_settings, stream, start=start, stop=stop)
+        await _normalized_all(settings)
+
+    async def skip() -> tuple[str, int, int] | None:
+        found = re.search(r"fault injection: skipped (\S+)\[(\d+)\]@(\d+)", worker.log.read_text(errors="replace"))
+        return (found[1], int(found[2]), int(found[3])) if found else None
+
+    topic, partition, offset = await wait_until(skip, within=60, what="the fault to be injected")
+    consumer = AIOKafkaConsumer(bootstrap_servers=kafka_settings.bootstrap_servers)
+    await consumer.start()
+    try:
+        tp = TopicPartition(topic, partition)
+        end = (await consumer.end_offsets([tp]))[tp]
+    finally:
+        await consumer.stop()
+    assert end > offset + 1, f"the stream gave no record after the skipped one in {tp} (end {end}): pick another seed"
+
+    async def read_again() -> bool | None:
+        text = worker.log.read_text(errors="replace")
+        return True if f"{topic}[{partition}]: record at offset {offset} skipped while later" in text else None
+
+    await wait_until(read_again, within=60, what=f"the worker to read {topic}[{partition}]@{offset} again")
+    await wait_for_table(worker, stream.expected)

@@ -4,6 +4,10 @@ STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=<topic>: Faust's consumer hands the first 
 topic to nothing, then carries on as if it had been delivered. That is what faust-streaming
 does when a fetched record reaches a stream during a rebalance (streams/stalls.py): the record
 is read, never processed, never acknowledged, and not fetched again.
+
+STATUSFLOW_FAULT_SKIP_FROM_OFFSET=<n> (default 0): skip the first record of that topic whose
+offset is at least n instead, so that the skipped record can lie right behind an offset the
+worker has committed, with more records after it.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import os
 
 _TOPIC = os.environ.get("STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF")
+_FROM_OFFSET = int(os.environ.get("STATUSFLOW_FAULT_SKIP_FROM_OFFSET", "0"))
 
 if _TOPIC:
     from collections.abc import Awaitable, Callable
@@ -26,7 +31,7 @@ if _TOPIC:
 
         async def on_message(message: Any) -> None:
             nonlocal skipped
-            if not skipped and message.topic == _TOPIC:
+            if not skipped and message.topic == _TOPIC and message.offset >= _FROM_OFFSET:
                 skipped = True
                 print(f"fault injection: skipped {message.topic}[{message.partition}]@{message.offset}", flush=True)  # noqa: T201
                 return

@@ -1,0 +1,163 @@
+"""Offset commits that never pass a record the worker has not processed.
+
+Faust commits, per partition, the end of the first run of consecutive acknowledged offsets.
+faust-streaming 0.15 checks that this run starts right at the committed offset only loosely:
+it lets one missing offset through (`min(acked) - committed > 1`, where `committed` is the
+next offset to read), and none at all while the partition has no commit yet (or its commit
+is 0). And records do go missing: when a recovery completes, Faust resumes the partitions,
+seeks them to their committed offsets and only then resumes its flow control, and a record
+fetched in between reaches a stream that skips it (the consumer's read position has moved on,
+so it is not fetched again). That is usually the first record after the committed offset, and
+Faust commits past it as soon as the next one is processed: lost for good, with no stall for
+the worker's stall repair to see. It happened in the join-and-leave fault test (every message
+of one bundle kept its state from before the bundle); with logging, in about every second run
+of that scenario some partition (events or channel signals) skipped its first record.
+
+Here a partition commits nothing while the record at its committed offset (or, before the
+first commit, at the log's start) is unacknowledged, unless Faust recorded that offset as a
+gap (an offset the log does not hold, such as a transaction marker). Records of a partition
+are processed in order, so a missing record behind processed ones was skipped: the lag timer
+(streams/lag.py) reads the partition again from it once the hold has lasted two commit
+intervals (`skipped`), and the stall repair (streams/stalls.py) remains the fallback.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections.abc import Iterable, Set
+from typing import Any
+
+from aiokafka.errors import KafkaError
+from faust.transport.drivers import TRANSPORTS
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
+from faust.types import TP
+
+log = logging.getLogger(__name__)
+
+TRANSPORT_SCHEME = "statusflow-kafka"
+
+
+def first_missing(floor: int, head: int, gaps: Iterable[tuple[int, int]]) -> int | None:
+    """The first offset in [floor, head) that is neither acknowledged nor a known gap.
+
+    `floor` is the next offset the partition must commit, `head` the smallest acknowledged
+    offset, `gaps` Faust's half-open ranges of offsets the log does not hold.
+    """
+    position = floor
+    for begin, end in sorted(gaps):
+        if position >= head:
+            break
+        if begin > position:
+            return position
+        position = max(position, end)
+    return position if position < head else None
+
+
+@dataclasses.dataclass(slots=True)
+class Hold:
+    """A partition's commits wait for the record at `offset` (since `since`, monotonic)."""
+
+    offset: int
+    since: float
+    reread: bool = False
+
+
+class GaplessCommitConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer with a strict check of the first acknowledged offset."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Per assigned partition, a lower bound of where the group resumed: the log's start,
+        # raised to the group's committed offset when the lag probe sees one. What matters is
+        # a partition without a commit of its own, whose first commit Faust does not check.
+        self._floors: dict[TP, int] = {}
+        self._learning: asyncio.Task[None] | None = None
+        # Partitions whose commits wait for a record: (its offset, since when, read again).
+        self._held: dict[TP, Hold] = {}
+
+    def raise_floor(self, tp: TP, offset: int) -> None:
+        """`offset` is a lower bound of where the group resumed reading `tp`."""
+        if offset > self._floors.get(tp, -1):
+            self._floors[tp] = offset
+
+    def _new_offset(self, tp: TP) -> int | None:
+        acked = self._acked[tp]
+        if acked:
+            bounds = [o for o in (self._committed_offset[tp], self._floors.get(tp)) if o is not None]
+            if not bounds:
+                return None  # where the partition resumed is not known yet (milliseconds): wait
+            gaps = ((interval.begin, interval.end) for interval in self._gap[tp])
+            missing = first_missing(max(bounds), min(acked), gaps)
+            if missing is not None:
+                self._note_hold(tp, missing)
+                return None  # the next record to commit is not processed: commit nothing
+        self._held.pop(tp, None)
+        offset: int | None = super()._new_offset(tp)
+        return offset
+
+    def _note_hold(self, tp: TP, missing: int) -> None:
+        held = self._held.get(tp)
+        if held is None or held.offset != missing:
+            self._held[tp] = Hold(missing, time.monotonic())
+            log.info("%s[%s]: offset %s not processed but later ones are: commits wait for it", *tp, missing)
+
+    def skipped(self, older_than_s: float) -> dict[TP, int]:
+        """Partitions whose commits have waited at least `older_than_s` for a record that was
+        fetched and skipped (records of a partition are processed in order, so a missing one
+        behind processed ones will not come by itself), each with that record's offset; each
+        record once: if reading it again does not help, the stall repair still applies."""
+        now = time.monotonic()
+        due = {}
+        for tp, held in self._held.items():
+            if not held.reread and now - held.since >= older_than_s:
+                held.reread = True
+                due[tp] = held.offset
+        return due
+
+    async def perform_seek(self) -> None:
+        """Seek to the committed offsets (Faust); learn the log's start of partitions without a
+        commit in the background: Faust resumes the streams right after this, and records
+        fetched in the meantime are the ones its streams skip (see the module's docstring)."""
+        await super().perform_seek()
+        uncommitted = {
+            tp
+            for tp in self.assignment()
+            if self.app.topics.acks_enabled_for(tp.topic) and self._committed_offset[tp] is None
+        }
+        if uncommitted:
+            self._learning = asyncio.ensure_future(self._learn_starts(uncommitted))
+
+    async def _learn_starts(self, tps: set[TP]) -> None:
+        try:
+            starts = await self.earliest_offsets(*tps)
+        except (KafkaError, TimeoutError) as exc:
+            # The lag probe sets them at its next measurement (streams/lag.py).
+            log.warning("log starts of %s partitions not known yet (%r)", len(tps), exc)
+            return
+        assigned = self.assignment()
+        for tp, start in starts.items():
+            if tp in assigned:
+                self.raise_floor(tp, start or 0)
+
+    async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
+        """Forget the floors of revoked partitions (Faust forgets their commits here too)."""
+        for tp in revoked:
+            self._floors.pop(tp, None)
+            self._held.pop(tp, None)
+        await super().on_partitions_revoked(revoked)
+
+
+class GaplessCommitTransport(AIOKafkaTransport):
+    """Faust's aiokafka transport with the consumer above."""
+
+    Consumer = GaplessCommitConsumer
+
+
+def register() -> str:
+    """Make the transport reachable as `<TRANSPORT_SCHEME>://` for Faust; returns that prefix."""
+    TRANSPORTS.aliases[TRANSPORT_SCHEME] = f"{__name__}:GaplessCommitTransport"
+    return f"{TRANSPORT_SCHEME}://"
