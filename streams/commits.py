@@ -143,6 +143,12 @@ class GaplessCommitConsumer(AIOKafkaConsumer):
             if tp in assigned:
                 self.raise_floor(tp, start or 0)
 
+    async def on_stop(self) -> None:
+        """Stop learning log starts, then stop as Faust does (its final commit is checked too)."""
+        if self._learning is not None:
+            self._learning.cancel()
+        await super().on_stop()
+
     async def on_partitions_revoked(self, revoked: Set[TP]) -> None:
         """Forget the floors of revoked partitions (Faust forgets their commits here too)."""
         for tp in revoked:
