@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from schemas.topics import ensure_topics, partitions_of
+from streams.lag import LagProbe
 from streams.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -96,12 +97,41 @@ async def wait_caught_up(
         done = sum(min(done_by_tp.get(tp, 0), end) for tp, end in target.items())
         report(done, total)
         if done >= total:
-            sys.stdout.write("\n")
-            return done
+            break
         if time.monotonic() > deadline:
             msg = f"replay did not catch up within {timeout_s:.0f}s ({done}/{total})"
             raise SystemExit(msg)
         await asyncio.sleep(1.0)  # progress poll interval
+    # Normalized is not tracked: the table, changes and alerts are only rebuilt once the worker's
+    # Faust group has processed every bundle and signal that normalize wrote.
+    await wait_tracked(settings, proc, deadline)
+    sys.stdout.write("\n")
+    return done
+
+
+async def wait_tracked(settings: WorkerSettings, proc: subprocess.Popen[bytes], deadline: float) -> None:
+    """Until the Faust group has processed the events topic, then the signals topic, up to their
+    ends when each wait starts (tracking the events writes the signals that the channel stage
+    reads; the channels' own ticks keep adding signals, so "the end" is a snapshot)."""
+    probe = LagProbe(settings)
+    for topic in (settings.topics.events, settings.topics.signals):
+        targets: dict[TopicPartition, int] | None = None
+        while True:
+            if proc.poll() is not None:
+                msg = f"replay worker exited with {proc.returncode}"
+                raise SystemExit(msg)
+            measured = (await probe.measure_partitions()).get(settings.app_id, {})
+            offsets = {tp: where for tp, where in measured.items() if tp.topic == topic}
+            if targets is None and offsets:
+                targets = {tp: where.end for tp, where in offsets.items()}
+            if targets is not None and all(
+                tp in offsets and offsets[tp].position >= end for tp, end in targets.items()
+            ):
+                break
+            if time.monotonic() > deadline:
+                msg = f"replay did not finish tracking {topic} in time (Faust group at {offsets}, ends {targets})"
+                raise SystemExit(msg)
+            await asyncio.sleep(1.0)  # progress poll interval
 
 
 def _terminate(signum: int, frame: object) -> None:

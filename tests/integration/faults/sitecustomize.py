@@ -8,6 +8,9 @@ is read, never processed, never acknowledged, and not fetched again.
 STATUSFLOW_FAULT_SKIP_FROM_OFFSET=<n> (default 0): skip the first record of that topic whose
 offset is at least n instead, so that the skipped record can lie right behind an offset the
 worker has committed, with more records after it.
+
+STATUSFLOW_FAULT_DELAY_RECORDS_OF=<topic>:<seconds>: Faust's consumer waits that long before
+handing each record of that topic on: a tracking stage that lags behind normalize.
 """
 
 from __future__ import annotations
@@ -16,8 +19,10 @@ import os
 
 _TOPIC = os.environ.get("STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF")
 _FROM_OFFSET = int(os.environ.get("STATUSFLOW_FAULT_SKIP_FROM_OFFSET", "0"))
+_DELAYED_TOPIC, _, _DELAY_S = os.environ.get("STATUSFLOW_FAULT_DELAY_RECORDS_OF", "").rpartition(":")
 
-if _TOPIC:
+if _TOPIC or _DELAYED_TOPIC:
+    import asyncio
     from collections.abc import Awaitable, Callable
     from typing import Any
 
@@ -25,7 +30,7 @@ if _TOPIC:
 
     _compile = conductor.Conductor._compile_message_handler
 
-    def _skipping_handler(self: conductor.Conductor) -> Callable[[Any], Awaitable[None]]:
+    def _faulty_handler(self: conductor.Conductor) -> Callable[[Any], Awaitable[None]]:
         deliver = _compile(self)
         skipped = False
 
@@ -35,8 +40,10 @@ if _TOPIC:
                 skipped = True
                 print(f"fault injection: skipped {message.topic}[{message.partition}]@{message.offset}", flush=True)  # noqa: T201
                 return
+            if message.topic == _DELAYED_TOPIC:
+                await asyncio.sleep(float(_DELAY_S))
             await deliver(message)
 
         return on_message
 
-    conductor.Conductor._compile_message_handler = _skipping_handler  # type: ignore[method-assign]
+    conductor.Conductor._compile_message_handler = _faulty_handler  # type: ignore[method-assign]
