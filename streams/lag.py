@@ -169,8 +169,7 @@ async def repair_stalled(
                 skipped_tp.partition,
                 offset,
             )
-            repairs.labels(topic=skipped_tp.topic).inc()
-            await consumer.seek_wait({skipped_tp: offset})
+            await _read_again(t, repairs, skipped_tp, offset)
     for tp, offset in stalled.observe(mine, time.monotonic()):
         log.warning(
             "%s[%s]: %s records behind committed offset %s unprocessed for %ss; reading them again from there",
@@ -180,9 +179,14 @@ async def repair_stalled(
             offset,
             t.settings.stalled_partition_s,
         )
-        repairs.labels(topic=tp.topic).inc()
-        # seek_wait runs in the consumer's own thread and resets its read offset for the partition.
-        await app.consumer.seek_wait({TP(tp.topic, tp.partition): offset})
+        await _read_again(t, repairs, TP(tp.topic, tp.partition), offset)
+
+
+async def _read_again(t: Topology, repairs: Counter, tp: TP, offset: int) -> None:
+    """Count the repair and seek `tp` back to `offset`; seek_wait runs in the consumer's own
+    thread and resets its read offset for the partition, so the records are delivered again."""
+    repairs.labels(topic=tp.topic).inc()
+    await t.app.consumer.seek_wait({tp: offset})
 
 
 def register_lag(t: Topology, registry: CollectorRegistry) -> None:

@@ -18,36 +18,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka import TopicPartition
 
-from schemas.topics import ensure_topics, partitions_of
+from schemas.topics import ensure_topics
 from streams.lag import LagProbe
 from streams.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-async def end_offsets(settings: WorkerSettings) -> dict[TopicPartition, int]:
-    """The raw log's end offset per partition, now."""
-    tps = await partitions_of(settings.bootstrap_servers, [settings.topics.raw])
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    await consumer.start()
-    try:
-        return dict(await consumer.end_offsets(tps))
-    finally:
-        await consumer.stop()
-
-
-async def committed(settings: WorkerSettings, app_id: str) -> dict[TopicPartition, int]:
-    """What the replay's normalize stage has committed of the raw log."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
-    try:
-        offsets = await admin.list_consumer_group_offsets(f"{app_id}-normalize")
-        return {tp: meta.offset for tp, meta in offsets.items() if tp.topic == settings.topics.raw}
-    finally:
-        await admin.close()
 
 
 def replay_settings(base: WorkerSettings, app_id: str, suffix: str) -> WorkerSettings:
@@ -83,55 +60,55 @@ async def wait_caught_up(
     timeout_s: float,
     report: Report | None = None,
 ) -> int:
-    """Report progress until the replay has committed every raw offset that existed at start."""
-    report = report or print_progress(app_id)
-    target = await end_offsets(settings)
-    total = sum(target.values())
+    """Report progress until the replay has normalized every raw offset that existed at start,
+    then wait until its tracking stage has processed the events topic and then the signals
+    topic up to their ends when each wait starts (tracking the events writes the signals that
+    the channel stage reads). Returns the raw webhooks replayed."""
+    probe = LagProbe(settings)
     deadline = time.monotonic() + timeout_s
-    done = 0
-    while True:
-        if proc.poll() is not None:
-            msg = f"replay worker exited with {proc.returncode}"
-            raise SystemExit(msg)
-        done_by_tp = await committed(settings, app_id)
-        done = sum(min(done_by_tp.get(tp, 0), end) for tp, end in target.items())
-        report(done, total)
-        if done >= total:
-            break
-        if time.monotonic() > deadline:
-            msg = f"replay did not catch up within {timeout_s:.0f}s ({done}/{total})"
-            raise SystemExit(msg)
-        await asyncio.sleep(1.0)  # progress poll interval
+    normalize = f"{app_id}-normalize"
+    done = await _reach_ends(
+        probe, normalize, settings.topics.raw, proc=proc, deadline=deadline, report=report or print_progress(app_id)
+    )
     # Normalized is not tracked: the table, changes and alerts are only rebuilt once the worker's
     # Faust group has processed every bundle and signal that normalize wrote.
-    await wait_tracked(settings, proc, deadline)
+    for topic in (settings.topics.events, settings.topics.signals):
+        await _reach_ends(probe, app_id, topic, proc=proc, deadline=deadline)
     sys.stdout.write("\n")
     return done
 
 
-async def wait_tracked(settings: WorkerSettings, proc: subprocess.Popen[bytes], deadline: float) -> None:
-    """Until the Faust group has processed the events topic, then the signals topic, up to their
-    ends when each wait starts (tracking the events writes the signals that the channel stage
-    reads; the channels' own ticks keep adding signals, so "the end" is a snapshot)."""
-    probe = LagProbe(settings)
-    for topic in (settings.topics.events, settings.topics.signals):
-        targets: dict[TopicPartition, int] | None = None
-        while True:
-            if proc.poll() is not None:
-                msg = f"replay worker exited with {proc.returncode}"
-                raise SystemExit(msg)
-            measured = (await probe.measure_partitions()).get(settings.app_id, {})
-            offsets = {tp: where for tp, where in measured.items() if tp.topic == topic}
-            if targets is None and offsets:
-                targets = {tp: where.end for tp, where in offsets.items()}
-            if targets is not None and all(
-                tp in offsets and offsets[tp].position >= end for tp, end in targets.items()
-            ):
-                break
-            if time.monotonic() > deadline:
-                msg = f"replay did not finish tracking {topic} in time (Faust group at {offsets}, ends {targets})"
-                raise SystemExit(msg)
-            await asyncio.sleep(1.0)  # progress poll interval
+async def _reach_ends(
+    probe: LagProbe,
+    group: str,
+    topic: str,
+    *,
+    proc: subprocess.Popen[bytes],
+    deadline: float,
+    report: Report | None = None,
+) -> int:
+    """Until `group` has committed every partition of `topic` up to the end it had at the first
+    measurement ("the end" is a snapshot: the channels' ticks keep adding signals); returns the
+    records committed of that snapshot."""
+    targets: dict[TopicPartition, int] | None = None
+    while True:
+        if proc.poll() is not None:
+            msg = f"replay worker exited with {proc.returncode}"
+            raise SystemExit(msg)
+        measured = (await probe.measure_partitions()).get(group, {})
+        offsets = {tp: where for tp, where in measured.items() if tp.topic == topic}
+        if targets is None and offsets:
+            targets = {tp: where.end for tp, where in offsets.items()}
+        done = sum(min(offsets[tp].committed or 0, end) for tp, end in (targets or {}).items() if tp in offsets)
+        total = sum((targets or {}).values())
+        if report is not None:
+            report(done, total)
+        if targets is not None and all(tp in offsets and offsets[tp].position >= end for tp, end in targets.items()):
+            return done
+        if time.monotonic() > deadline:
+            msg = f"replay did not catch up with {topic} in time ({done}/{total} committed by {group})"
+            raise SystemExit(msg)
+        await asyncio.sleep(1.0)  # progress poll interval
 
 
 def _terminate(signum: int, frame: object) -> None:

@@ -23,7 +23,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from devkit.kafka_local import free_port
 from schemas.codec import codec
@@ -33,7 +32,7 @@ from statusflow_cli.samples import reference_fold
 from streams.domain.lattice import MessageState
 from streams.normalizer import normalize
 from streams.records import state_view
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import read_topic, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -329,40 +328,6 @@ class Figures:
             f"changes={self.changes} alerts={self.alerts} "
             f"seconds={self.seconds:.0f}{' ' + self.note if self.note else ''}"
         )
-
-
-Records = list[tuple[bytes | None, bytes]]
-
-
-async def read_topic(
-    bootstrap: str, topic: str, *, until: Callable[[Records], bool] | None = None, within: float = 60
-) -> Records:
-    """Read `topic` from the beginning until `until(records)` holds (by default: until the end
-    offsets of the moment are reached) or `within` seconds pass; returns what was read either
-    way (the caller's figures say what is missing)."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
-    await consumer.start()
-    records: Records = []
-    next_offsets: dict[TopicPartition, int] = {}
-    deadline = time.monotonic() + within
-    try:
-        if until is None:
-            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
-            ends = await consumer.end_offsets(partitions)
-
-            def at_end(_records: Records) -> bool:
-                return all(next_offsets.get(tp, 0) >= end for tp, end in ends.items())
-
-            until = at_end
-        while not until(records) and time.monotonic() < deadline:
-            batches = await consumer.getmany(timeout_ms=200)
-            for tp, batch in batches.items():
-                records.extend((r.key, r.value) for r in batch)
-                if batch:
-                    next_offsets[tp] = batch[-1].offset + 1
-    finally:
-        await consumer.stop()
-    return records
 
 
 @dataclasses.dataclass

@@ -20,16 +20,14 @@ from streams.normalizer import Normalized, normalize
 from tests.chaos.harness import (
     Figures,
     Process,
-    Records,
     Sender,
     Stack,
     expected_alerts,
-    read_topic,
     storm,
     verify,
     wait_tracked,
 )
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import Records, read_topic, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 T = TypeVar("T")
+
+
+def faults_pythonpath() -> str:
+    """PYTHONPATH for a process that loads the fault injection (faults/sitecustomize.py)."""
+    faults = Path(__file__).parent / "faults"
+    return os.pathsep.join(p for p in (str(faults), os.environ.get("PYTHONPATH", "")) if p)
 
 
 async def wait_until(probe: Callable[[], Awaitable[T | None]], *, within: float, what: str) -> T:
@@ -46,6 +54,40 @@ async def consume(
             batches = await consumer.getmany(timeout_ms=200)
             for batch in batches.values():
                 records.extend((r.key, r.value) for r in batch)
+    finally:
+        await consumer.stop()
+    return records
+
+
+Records = list[tuple[bytes | None, bytes]]
+
+
+async def read_topic(
+    bootstrap: str, topic: str, *, until: Callable[[Records], bool] | None = None, within: float = 60
+) -> Records:
+    """Read `topic` from the beginning until `until(records)` holds (by default: until the end
+    offsets of the moment are reached) or `within` seconds pass; returns what was read either
+    way (the caller's figures say what is missing)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="earliest", group_id=None)
+    await consumer.start()
+    records: Records = []
+    next_offsets: dict[TopicPartition, int] = {}
+    deadline = time.monotonic() + within
+    try:
+        if until is None:
+            partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            ends = await consumer.end_offsets(partitions)
+
+            def at_end(_records: Records) -> bool:
+                return all(next_offsets.get(tp, 0) >= end for tp, end in ends.items())
+
+            until = at_end
+        while not until(records) and time.monotonic() < deadline:
+            batches = await consumer.getmany(timeout_ms=200)
+            for tp, batch in batches.items():
+                records.extend((r.key, r.value) for r in batch)
+                if batch:
+                    next_offsets[tp] = batch[-1].offset + 1
     finally:
         await consumer.stop()
     return records

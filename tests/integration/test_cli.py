@@ -12,17 +12,15 @@ from pathlib import Path
 import aiohttp
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer
 
 from devkit import kafka_local
 from devkit.kafka_local import free_port
 from schemas.codec import decode_any
 from schemas.settings import KafkaSettings
-from schemas.topics import partitions_of
 from statusflow_cli.samples import mixed_stream
 from streams.domain.status import FailureReason
 from tests.integration.conftest import REPO, WorkerFactory
-from tests.integration.helpers import consume, wait_until
+from tests.integration.helpers import consume, faults_pythonpath, read_topic, wait_until
 from tests.integration.test_pipeline import produce_raw
 
 pytestmark = pytest.mark.integration
@@ -196,13 +194,12 @@ async def test_replay_rebuilds_the_derived_topics_and_keeps_the_worker_log_apart
     stream = mixed_stream(messages_per_kind=1, repeat_all=False, prefix="replay-cli-")
     await produce_raw(kafka_settings, stream)
     app_id = f"replay-cli-{unique_id}"
-    faults = Path(__file__).parent / "faults"
     env = _env(
         kafka_settings,
         STATUSFLOW_DATA_DIR=str(tmp_path / "replay"),
         STATUSFLOW_PARTITIONS="4",
         # Tracking lags behind normalize (as under load): "replayed" must still mean rebuilt.
-        PYTHONPATH=os.pathsep.join(p for p in (str(faults), os.environ.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=faults_pythonpath(),
         STATUSFLOW_FAULT_DELAY_RECORDS_OF=f"{kafka_settings.topics.events}.{app_id}:0.5",
     )
     log = tmp_path / "replay-worker.log"
@@ -215,24 +212,8 @@ async def test_replay_rebuilds_the_derived_topics_and_keeps_the_worker_log_apart
     assert "Worker" in log.read_text(errors="replace")
     # "replayed" means rebuilt: the changes topic already holds every message when it is said
     # (the replay worker has stopped, so nothing is added after this point).
-    topic = f"{kafka_settings.topics.changes}.{app_id}"
-    written = await _records_in(kafka_settings.bootstrap_servers, topic)
-    changes = await consume(
-        kafka_settings.bootstrap_servers, topic, until=lambda records: len(records) >= written, within=60
-    )
+    changes = await read_topic(kafka_settings.bootstrap_servers, f"{kafka_settings.topics.changes}.{app_id}")
     assert {decode_any(v)[1]["message_key"] for _, v in changes} >= set(stream.expected)
-
-
-async def _records_in(bootstrap: str, topic: str) -> int:
-    """How many records `topic` holds now (from its partitions' start and end offsets)."""
-    tps = await partitions_of(bootstrap, [topic])
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        ends, starts = await consumer.end_offsets(tps), await consumer.beginning_offsets(tps)
-        return sum(ends[tp] - starts[tp] for tp in tps)
-    finally:
-        await consumer.stop()
 
 
 async def test_run_starts_broker_receiver_and_worker_and_stops_on_ctrl_c(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from streams.lag import LagProbe
 from streams.settings import WorkerSettings
 from streams.topology import internal_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import faults_pythonpath, wait_until
 from tests.integration.test_pipeline import produce_raw, wait_for_table
 
 pytestmark = pytest.mark.integration
@@ -126,9 +126,8 @@ async def test_a_record_the_consumer_skipped_is_read_again_from_the_committed_of
     stream = mixed_stream(messages_per_kind=1, seed=11)
     await ensure_topics(kafka_settings)
     await produce_raw(kafka_settings, stream)
-    faults = Path(__file__).parent / "faults"
     worker = start_worker(
-        PYTHONPATH=os.pathsep.join(p for p in (str(faults), os.environ.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=faults_pythonpath(),
         STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=kafka_settings.topics.events,
         STATUSFLOW_STALLED_PARTITION_S="3",
         STATUSFLOW_LAG_INTERVAL_S="1",
@@ -168,9 +167,8 @@ async def test_a_skipped_record_with_later_records_processed_is_not_committed_pa
     stream = mixed_stream(messages_per_kind=1, seed=11)
     settings = WorkerSettings(**kafka_settings.model_dump(), app_id=f"statusflow-{unique_id}")
     await ensure_topics(kafka_settings)
-    faults = Path(__file__).parent / "faults"
     worker = start_worker(
-        PYTHONPATH=os.pathsep.join(p for p in (str(faults), os.environ.get("PYTHONPATH", "")) if p),
+        PYTHONPATH=faults_pythonpath(),
         STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=kafka_settings.topics.events,
         STATUSFLOW_FAULT_SKIP_FROM_OFFSET=str(skip_from),
         STATUSFLOW_STALLED_PARTITION_S="8",
