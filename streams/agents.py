@@ -1,18 +1,23 @@
 """The worker's stages: normalize (consumer loop), track and channel (Faust agents).
 
-Agents stay thin: each record goes through one pure planning call (streams/batches.py,
-streams/domain/channel.py) and the rest is I/O. Faust acknowledges a record even when its
-agent raises, so nothing here may raise for bad input: undecodable records go to the
-dead-letter topic with their reason. Outputs are sent with the producer directly and their
-delivery is awaited once per record (a bundle), so a committed offset never runs ahead of
-what it produced.
+Agents stay thin: records come in batches (Faust's `take_events`: as many as have arrived,
+up to `batch_max_records`, waiting at most `batch_within_s` for more), each batch goes through
+the pure planning calls (streams/batches.py, streams/domain/channel.py) and the rest is I/O.
+Faust acknowledges a record even when its agent raises, so nothing here may raise for bad
+input: undecodable records go to the dead-letter topic with their reason.
+
+Outputs of a whole batch are in flight at once and their delivery is awaited once, before the
+batch's records are acknowledged (`take_events` acknowledges them when the loop asks for the
+next batch): a committed offset never runs ahead of what it produced, and a live stream of
+small records costs one broker round trip per batch, not one per record.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from typing import Any, cast
 
 import mode
 from faust.types import EventT, StreamT
@@ -27,7 +32,6 @@ from streams.domain.stuck import StuckIndex
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
-from streams.partitioning import key_partition
 from streams.records import bundle_from_avro, state_from_bytes
 from streams.table_writes import TableWriter
 from streams.topology import Topology
@@ -109,64 +113,141 @@ def register_agents(t: Topology, accept: Callable[[StatusEvent], bool], resolve:
     _register_channel(t)
 
 
-def _register_track(t: Topology) -> None:
-    names = t.settings.topics
-    window_ms = t.settings.window_s * 1000
-    stuck_after_ms = t.settings.stuck_after_s * 1000
-    stuck_indexes: dict[int, StuckIndex] = {}
-    retention = t.settings.retention()
-    retention_indexes: dict[int, RetentionIndex] = {}
-    seeded = False
+def _batches(stream: StreamT[bytes], t: Topology) -> AsyncIterator[Sequence[EventT[bytes]]]:
+    """The stream's records in batches; each batch is acknowledged when the next is asked for.
 
-    @t.app.agent(t.events, name="track")
-    async def track_agent(stream: StreamT[bytes]) -> None:
-        outbox = Outbox(t)
-        writer = TableWriter(t.app, t.states)
-        async for record in stream.events():
-            try:
-                events, retire = bundle_from_avro(record.value)
-            except SchemaError as exc:
-                await _dead_letter(t, outbox, record, f"undecodable event bundle: {exc}")
-                await outbox.flush()
-                continue
-            partition = record.message.partition
-            if retire:
-                watermark = retention_indexes.setdefault(partition, RetentionIndex(retention)).watermark
-                await _retire(t, retire, retention, writer=writer, outbox=outbox, partition=partition, now=watermark)
-            plan = plan_track(events, t.states.get, window_ms)
-            # Every key of a bundle hashes to the bundle's partition: its changelog partition.
-            for key, value in plan.writes.items():
-                outbox.add(await writer.set(partition, key, value))
-            index = stuck_indexes.setdefault(partition, StuckIndex())
-            expiries = retention_indexes.setdefault(partition, RetentionIndex(retention))
-            received_at = max((event.received_at for event in events), default=None)
-            for key, state in plan.states.items():
-                index.note(key, state)
-                expiries.note(key, state, received_at)
-            await outbox.send(names.changes, plan.changes)
-            await outbox.send(names.audit, plan.audits)
-            await outbox.send(names.signals, plan.signals)
-            await outbox.flush()
-            await writer.persisted()
+    `take_events` is on faust-streaming's Stream, not on its StreamT interface.
+    """
+    batches: AsyncIterator[Sequence[EventT[bytes]]] = cast(Any, stream).take_events(
+        t.settings.batch_max_records, t.settings.batch_within_s
+    )
+    return batches
 
-    @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
-    async def find_stuck_messages() -> None:
-        nonlocal seeded
-        if not seeded:
-            # Once per start: messages already waiting in the recovered table join the index;
-            # from then on only what is tracked is indexed, and checks never scan the table.
-            seeded = True
-            for key, value in list(t.states.items()):
-                if value is not None:
-                    partition = key_partition(key, t.settings.partitions)
-                    state = state_from_bytes(key, value)
-                    stuck_indexes.setdefault(partition, StuckIndex()).note(key, state)
-                    retention_indexes.setdefault(partition, RetentionIndex(retention)).note(key, state, now_ms())
-        due = [key for index in stuck_indexes.values() for key in index.due(now_ms(), stuck_after_ms)]
-        states = [state_from_bytes(key, value) for key in due if (value := t.states.get(key)) is not None]
+
+def _by_partition(records: Sequence[EventT[bytes]]) -> dict[int, list[EventT[bytes]]]:
+    """A batch's records by partition, each partition's in offset order."""
+    grouped: dict[int, list[EventT[bytes]]] = {}
+    for record in records:
+        grouped.setdefault(record.message.partition, []).append(record)
+    return grouped
+
+
+class _TrackIndexes:
+    """Per partition of wa.status.events: the stuck and retention indexes of its messages.
+
+    Only partitions this worker is assigned are kept: a partition that leaves is dropped, and
+    one that arrives is seeded from the table once its recovery is over (`sync`).
+    """
+
+    def __init__(self, retention: Retention) -> None:
+        self.retention = retention
+        self.stuck: dict[int, StuckIndex] = {}
+        self.expiries: dict[int, RetentionIndex] = {}
+        self._seeded: set[int] = set()
+
+    def of(self, partition: int) -> tuple[StuckIndex, RetentionIndex]:
+        stuck = self.stuck.get(partition)
+        if stuck is None:
+            stuck = self.stuck[partition] = StuckIndex()
+        expiries = self.expiries.get(partition)
+        if expiries is None:
+            expiries = self.expiries[partition] = RetentionIndex(self.retention)
+        return stuck, expiries
+
+    def forget(self, partition: int, key: bytes) -> None:
+        stuck, expiries = self.of(partition)
+        stuck.forget(key)
+        expiries.forget(key)
+
+    def sync(self, assigned: set[int], states: Callable[[int], Iterable[tuple[bytes, bytes]]]) -> None:
+        """Drop partitions no longer assigned; seed newly assigned ones from the table."""
+        for partition in set(self.stuck) | set(self.expiries) | self._seeded:
+            if partition not in assigned:
+                self.stuck.pop(partition, None)
+                self.expiries.pop(partition, None)
+                self._seeded.discard(partition)
+        at = now_ms()
+        for partition in sorted(assigned - self._seeded):
+            stuck, expiries = self.of(partition)
+            for key, value in states(partition):
+                state = state_from_bytes(key, value)
+                stuck.note(key, state)
+                expiries.note(key, state, at)
+            self._seeded.add(partition)
+
+
+class _Tracker:
+    """The track stage's work on one batch of wa.status.events, and its periodic checks."""
+
+    def __init__(self, t: Topology) -> None:
+        self._t = t
+        self._window_ms = t.settings.window_s * 1000
+        self._stuck_after_ms = t.settings.stuck_after_s * 1000
+        self.indexes = _TrackIndexes(t.settings.retention())
+        self._writer: TableWriter | None = None
+
+    @property
+    def writer(self) -> TableWriter:
+        # The producer exists once the app has started: make the writer at first use.
+        if self._writer is None:
+            self._writer = TableWriter(self._t.app, self._t.states)
+        return self._writer
+
+    async def batch(self, batch: Sequence[EventT[bytes]], outbox: Outbox) -> None:
+        """Track every bundle of a batch; outputs are in flight, not yet awaited."""
+        for partition, records in _by_partition(batch).items():
+            # Bundles of one partition fold into one plan (one signals record per channel);
+            # a retire bundle first lets the events before it land.
+            pending: list[StatusEvent] = []
+            for record in records:
+                try:
+                    events, retire = bundle_from_avro(record.value)
+                except SchemaError as exc:
+                    await _dead_letter(self._t, outbox, record, f"undecodable event bundle: {exc}")
+                    continue
+                if retire:
+                    if pending:
+                        await self._track(partition, pending, outbox)
+                        pending = []
+                    await _retire(self._t, retire, self.indexes, writer=self.writer, outbox=outbox, partition=partition)
+                pending.extend(events)
+            if pending:
+                await self._track(partition, pending, outbox)
+
+    async def _track(self, partition: int, events: list[StatusEvent], outbox: Outbox) -> None:
+        writer, names = self.writer, self._t.settings.topics
+        plan = plan_track(events, lambda key: writer.get(partition, key), self._window_ms)
+        # Every key of a bundle hashes to the bundle's partition: its changelog partition.
+        for key, value in plan.writes.items():
+            outbox.add(await writer.set(partition, key, value))
+        stuck, expiries = self.indexes.of(partition)
+        received_at = max((event.received_at for event in events), default=None)
+        for key, state in plan.states.items():
+            stuck.note(key, state)
+            expiries.note(key, state, received_at)
+        await outbox.send(names.changes, plan.changes)
+        await outbox.send(names.audit, plan.audits)
+        await outbox.send(names.signals, plan.signals)
+
+    async def check(self) -> None:
+        """Stuck messages become alerts (via the channel agent); messages past their retention
+        are sent back to the track agent to be retired."""
+        t = self._t
+        if t.app.rebalancing or t.app.in_recovery:
+            return  # the table is not complete for a partition that is being recovered
+        events_topic = t.events.get_topic_name()
+        assigned = {tp.partition for tp in t.app.consumer.assignment() if tp.topic == events_topic}
+        writer, names = self.writer, t.settings.topics
+        self.indexes.sync(assigned, writer.items)
+        due = [
+            (partition, key)
+            for partition, index in self.indexes.stuck.items()
+            for key in index.due(now_ms(), self._stuck_after_ms)
+        ]
+        states = [state_from_bytes(key, value) for partition, key in due if (value := writer.get(partition, key))]
         outbox = Outbox(t)
-        await outbox.send(names.signals, stuck_signals(states, stuck_after_ms))
-        expired = [key for index in retention_indexes.values() for key in index.due()]
+        await outbox.send(names.signals, stuck_signals(states, self._stuck_after_ms))
+        expired = [key for index in self.indexes.expiries.values() for key in index.due()]
         if expired:
             log.info("retention: %s messages due, asking the tracker to re-check them", len(expired))
         for partition, key, value in retire_bundles(expired, t.settings.partitions):
@@ -174,28 +255,46 @@ def _register_track(t: Topology) -> None:
         await outbox.flush()
 
 
+def _register_track(t: Topology) -> None:
+    tracker = _Tracker(t)
+
+    @t.app.agent(t.events, name="track")
+    async def track_agent(stream: StreamT[bytes]) -> None:
+        outbox = Outbox(t)
+        async for batch in _batches(stream, t):
+            await tracker.batch(batch, outbox)
+            await outbox.flush()
+            await tracker.writer.persisted()
+
+    @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
+    async def find_stuck_messages() -> None:
+        await tracker.check()
+
+
 async def _retire(
     t: Topology,
     keys: list[bytes],
-    retention: Retention,
+    indexes: _TrackIndexes,
     *,
     writer: TableWriter,
     outbox: Outbox,
     partition: int,
-    now: int,
 ) -> None:
     """Delete messages whose retention has passed (tombstones in the changelog); unfinished ones
     get an `expired` change. Runs inside the track agent: the keys hash to the record's partition."""
     changes: list[tuple[bytes | None, bytes]] = []
     change_codec = codec("status_change")
+    _, expiries = indexes.of(partition)
+    now = expiries.watermark
     for key in keys:
-        value = t.states.get(key)
+        value = writer.get(partition, key)
         if value is None:
             continue
         state = state_from_bytes(key, value)
-        if retention.expiry(state) > now:
+        if indexes.retention.expiry(state) > now:
             continue  # it changed since it was indexed
         outbox.add(await writer.delete(partition, key))
+        indexes.forget(partition, key)
         if state.status not in FINISHED:
             changes.append((key, change_codec.encode(expired_record(state, now))))
     await outbox.send(t.settings.topics.changes, changes)
@@ -211,25 +310,36 @@ def _register_channel(t: Topology) -> None:
     async def channel_agent(stream: StreamT[bytes]) -> None:
         outbox = Outbox(t)
         writer = TableWriter(t.app, t.channels)
-        async for record in stream.events():
-            key = record.message.key or b""
-            try:
-                provider, channel, signals = decode_signals(record.value)
-            except SchemaError as exc:
-                await _dead_letter(t, outbox, record, f"undecodable channel signals: {exc}")
-                await outbox.flush()
-                continue
-            current = t.channels.get(key)
-            state = from_bytes(current) if current is not None else ChannelState(provider, channel)
-            out = apply_signals(state, signals, policy, now_ms())
-            outbox.add(await writer.set(record.message.partition, key, to_bytes(state)))
-            if out.dropped_late:
-                log.info("channel %s: %s window partials arrived after the allowed lateness", key, out.dropped_late)
-            await outbox.send(names.alerts, [(str(a["alert_key"]).encode(), alert_codec.encode(a)) for a in out.alerts])
-            await outbox.send(
-                names.metrics,
-                [(f"{m['provider']}:{m['channel']}".encode(), metric_codec.encode(m)) for m in out.metrics],
-            )
+        async for batch in _batches(stream, t):
+            # Each channel's state is read once and written once per batch, however many
+            # signals records it had.
+            states: dict[bytes, tuple[int, ChannelState]] = {}
+            for record in batch:
+                key = record.message.key or b""
+                try:
+                    provider, channel, signals = decode_signals(record.value)
+                except SchemaError as exc:
+                    await _dead_letter(t, outbox, record, f"undecodable channel signals: {exc}")
+                    continue
+                partition = record.message.partition
+                if key in states:
+                    state = states[key][1]
+                else:
+                    current = writer.get(partition, key)
+                    state = from_bytes(current) if current is not None else ChannelState(provider, channel)
+                    states[key] = (partition, state)
+                out = apply_signals(state, signals, policy, now_ms())
+                if out.dropped_late:
+                    log.info("channel %s: %s window partials arrived after the allowed lateness", key, out.dropped_late)
+                await outbox.send(
+                    names.alerts, [(str(a["alert_key"]).encode(), alert_codec.encode(a)) for a in out.alerts]
+                )
+                await outbox.send(
+                    names.metrics,
+                    [(f"{m['provider']}:{m['channel']}".encode(), metric_codec.encode(m)) for m in out.metrics],
+                )
+            for key, (partition, state) in states.items():
+                outbox.add(await writer.set(partition, key, to_bytes(state)))
             await outbox.flush()
             await writer.persisted()
 

@@ -78,6 +78,17 @@ class GaplessCommitConsumer(AIOKafkaConsumer):
         self._learning: asyncio.Task[None] | None = None
         # Partitions whose commits wait for a record: (its offset, since when, read again).
         self._held: dict[TP, Hold] = {}
+        # Records processed per partition since the worker started (the stall repair's
+        # evidence that a partition behind its end is moving, however slowly).
+        self.processed: dict[TP, int] = {}
+
+    def ack(self, message: Any) -> bool:
+        """Faust's acknowledgement of a processed record, counted per partition."""
+        acked: bool = super().ack(message)
+        if acked:
+            tp = message.tp
+            self.processed[tp] = self.processed.get(tp, 0) + 1
+        return acked
 
     def raise_floor(self, tp: TP, offset: int) -> None:
         """`offset` is a lower bound of where the group resumed reading `tp`."""

@@ -170,9 +170,11 @@ async def repair_stalled(
                 offset,
             )
             await _read_again(t, repairs, skipped_tp, offset)
-    for tp, offset in stalled.observe(mine, time.monotonic()):
+    counts = consumer.processed if isinstance(consumer, GaplessCommitConsumer) else {}
+    processed = {tp: counts.get(TP(tp.topic, tp.partition), 0) for tp in mine}
+    for tp, offset in stalled.observe(mine, time.monotonic(), processed):
         log.warning(
-            "%s[%s]: %s records behind committed offset %s unprocessed for %ss; reading them again from there",
+            "%s[%s]: %s records behind committed offset %s and none processed for %ss; reading them again from there",
             tp.topic,
             tp.partition,
             mine[tp].behind,

@@ -43,34 +43,55 @@ class Offsets:
 
 
 class StalledPartitions:
-    """Finds partitions whose position has not moved for `after_s` while records wait behind it."""
+    """Finds partitions of this worker that are stalled, not merely behind.
+
+    A partition is stalled when, for `after_s`, its group position has not moved while records
+    wait behind it *and* this worker has processed none of its records: a worker that is busy
+    with a backlog moves its partitions on, slowly or not, and re-reading them would only add
+    to its work. A partition is reported once per position: when reading it again from there
+    did not help, reading it again once more would not either (the hang is then elsewhere),
+    so it is only reported again once its position has moved.
+    """
 
     def __init__(self, after_s: float) -> None:
         self._after_s = after_s
-        self._since: dict[TopicPartition, tuple[int, float]] = {}
+        # Per partition: (position, processed count, since when) of the last change seen.
+        self._since: dict[TopicPartition, tuple[int, int, float]] = {}
+        # Per partition: the position it was last reported at.
+        self._reported: dict[TopicPartition, int] = {}
 
     def reset(self) -> None:
         """Forget what was seen (a rebalance moves partitions and restarts positions)."""
         self._since.clear()
 
-    def observe(self, offsets: Mapping[TopicPartition, Offsets], now: float) -> list[tuple[TopicPartition, int]]:
+    def observe(
+        self,
+        offsets: Mapping[TopicPartition, Offsets],
+        now: float,
+        processed: Mapping[TopicPartition, int] | None = None,
+    ) -> list[tuple[TopicPartition, int]]:
         """Partitions (and the offset to seek to) that have been stalled for `after_s`.
 
-        A partition is reported at most once per `after_s`: the seek needs a moment to show in
-        the committed offset, and a partition still stalled after that is reported again.
+        `processed` counts, per partition, the records this worker has processed so far (any
+        number that grows with each): a partition whose count moved is not stalled.
         """
+        counts = processed or {}
         due: list[tuple[TopicPartition, int]] = []
         for tp in list(self._since):
             if tp not in offsets:
                 del self._since[tp]
         for tp, where in offsets.items():
+            position = where.position
+            if self._reported.get(tp, position) != position:
+                del self._reported[tp]  # it moved since it was reported
             if where.behind == 0:
                 self._since.pop(tp, None)
                 continue
+            count = counts.get(tp, 0)
             seen = self._since.get(tp)
-            if seen is None or seen[0] != where.position:
-                self._since[tp] = (where.position, now)
-            elif now - seen[1] >= self._after_s:
-                due.append((tp, where.position))
-                self._since[tp] = (where.position, now)
+            if seen is None or seen[0] != position or seen[1] != count:
+                self._since[tp] = (position, count, now)
+            elif now - seen[2] >= self._after_s and tp not in self._reported:
+                due.append((tp, position))
+                self._reported[tp] = position
         return due

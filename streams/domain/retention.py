@@ -2,16 +2,15 @@
 
 Time here is the stream's own: a partition's watermark is the latest event time it has tracked,
 so a replay retires exactly what the live run retired and old test data is not swept away by
-the wall clock. A per-partition heap of (expiry, key) finds the due messages without scanning
-the table; the check at expiry re-reads the state, so entries need not be removed when a
-message changes.
+the wall clock. A per-partition index holds one expiry per message (streams/domain/deadlines.py)
+and finds the due messages without scanning the table; the check at expiry re-reads the state.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import heapq
 
+from streams.domain.deadlines import Deadlines
 from streams.domain.lattice import MessageState
 from streams.domain.status import Status
 
@@ -35,15 +34,20 @@ class Retention:
 
 
 class RetentionIndex:
-    """Min-heap of (expiry, key) for the messages of one partition."""
+    """The expiry of each message of one partition (one entry per message in the table)."""
 
     def __init__(self, retention: Retention) -> None:
         self._retention = retention
-        self._heap: list[tuple[int, bytes]] = []
+        self._expiries = Deadlines()
         self.watermark = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._expiries)
+
+    @property
+    def entries(self) -> int:
+        """Entries held, stale ones included (bounded by about twice the messages)."""
+        return self._expiries.entries
 
     def note(self, key: bytes, state: MessageState, received_at: int | None = None) -> None:
         """Index a message whose state was just written; `received_at` (the receipt time of the
@@ -53,11 +57,12 @@ class RetentionIndex:
         if received_at is not None:
             latest = min(latest, received_at + MAX_AHEAD_MS)
         self.watermark = max(self.watermark, latest)
-        heapq.heappush(self._heap, (self._retention.expiry(state), key))
+        self._expiries.set(key, self._retention.expiry(state))
+
+    def forget(self, key: bytes) -> None:
+        """The message left the table."""
+        self._expiries.discard(key)
 
     def due(self) -> list[bytes]:
         """Keys whose indexed expiry the watermark has passed; the caller re-checks their state."""
-        due: list[bytes] = []
-        while self._heap and self._heap[0][0] <= self.watermark:
-            due.append(heapq.heappop(self._heap)[1])
-        return due
+        return self._expiries.due(self.watermark)

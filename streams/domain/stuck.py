@@ -2,49 +2,51 @@
 
 from __future__ import annotations
 
-import heapq
-
 from streams.domain.alerting import AlertSpec
+from streams.domain.deadlines import Deadlines
 from streams.domain.lattice import MessageState
 from streams.domain.status import Status
 
 
 class StuckIndex:
-    """Min-heap of (sent_at, key) for messages last seen in `sent`.
+    """The sent time of each message last seen in `sent`, to find those sent too long ago.
 
-    Entries are not removed when a message moves on: the check at expiry reads the current
-    state, which is cheaper than keeping the heap exact. A message is indexed once per sent
-    time, however often it is noted (repeated webhooks, the start-up seeding): otherwise it
-    would come due, and be alerted, once per note.
+    A message leaves the index when it is noted in another status, so the index holds one
+    entry per message waiting in `sent` (streams/domain/deadlines.py). A message is due once
+    per sent time, however often it is noted (repeated webhooks, the start-up seeding):
+    otherwise it would come due, and be alerted, once per note.
     """
 
     def __init__(self) -> None:
-        self._heap: list[tuple[int, bytes]] = []
-        self._indexed: dict[bytes, int] = {}
+        self._sent = Deadlines()
         self.watermark = 0
 
     def __len__(self) -> int:
-        return len(self._heap)
+        return len(self._sent)
+
+    @property
+    def entries(self) -> int:
+        """Entries held, stale ones included (bounded by about twice the messages in sent)."""
+        return self._sent.entries
 
     def note(self, key: bytes, state: MessageState) -> None:
         """Index a message whose state was just written."""
         self.watermark = max(self.watermark, state.last_event_at)
-        if state.status is Status.SENT and state.sent_at is not None and self._indexed.get(key) != state.sent_at:
-            self._indexed[key] = state.sent_at
-            heapq.heappush(self._heap, (state.sent_at, key))
+        if state.status is Status.SENT and state.sent_at is not None:
+            self._sent.set(key, state.sent_at)
+        else:
+            self._sent.discard(key)
+
+    def forget(self, key: bytes) -> None:
+        """The message left the table."""
+        self._sent.discard(key)
 
     def due(self, wall_now: int, max_age_ms: int) -> list[bytes]:
         """Keys sent longer than `max_age_ms` ago (in event time while replaying old data)."""
         # Replaying history, wall-clock age would call every old message stuck: use the
         # stream's own time when it lags the clock by more than the age bound.
         now = self.watermark if wall_now - self.watermark > max_age_ms else wall_now
-        due: list[bytes] = []
-        while self._heap and self._heap[0][0] <= now - max_age_ms:
-            sent_at, key = heapq.heappop(self._heap)
-            if self._indexed.get(key) == sent_at:
-                del self._indexed[key]
-                due.append(key)
-        return due
+        return self._sent.due(now - max_age_ms)
 
 
 def stuck_alert(state: MessageState, max_age_ms: int) -> AlertSpec | None:

@@ -63,3 +63,27 @@ def test_unfinished_message_leaves_with_an_expired_change() -> None:
     record = expired_record(delivered, 40 * DAY)
     assert (record["previous_status"], record["status"]) == ("delivered", "expired")
     assert expired_record(delivered, 41 * DAY)["change_id"] == record["change_id"]
+
+
+def test_the_index_holds_about_one_entry_per_message_however_often_it_is_written() -> None:
+    # Every webhook rewrites its message's state: the index must not grow with the webhooks.
+    index = RetentionIndex(RETENTION)
+    for write in range(50):
+        for message in range(200):
+            key = f"meta:m{message}".encode()
+            index.note(key, merge(None, status_event(Status.DELIVERED, write * 1000 + message, f"m{message}")))
+    assert len(index) == 200
+    assert index.entries <= max(1024, 2 * 200)
+    # Only the latest expiry of each message counts.
+    index.note(b"meta:z", merge(None, status_event(Status.SENT, 100 * DAY, "z")))
+    assert sorted(index.due()) == sorted(f"meta:m{m}".encode() for m in range(200))
+    assert index.due() == []
+
+
+def test_a_retired_message_leaves_the_index() -> None:
+    index = RetentionIndex(RETENTION)
+    index.note(b"meta:r", merge(None, status_event(Status.READ, 1 * DAY, "r")))
+    index.forget(b"meta:r")
+    index.note(b"meta:x", merge(None, status_event(Status.SENT, 40 * DAY, "x")))
+    assert len(index) == 1
+    assert index.due() == []

@@ -34,12 +34,31 @@ def test_a_partition_never_committed_resumes_from_the_log_start() -> None:
     assert stalled.observe({EV0: Offsets(committed=None, end=9, start=4)}, now=5) == [(EV0, 4)]
 
 
-def test_a_due_partition_is_reported_again_only_after_another_bound() -> None:
+def test_a_partition_is_reported_once_per_position_never_again_without_progress() -> None:
     stalled = StalledPartitions(after_s=30)
     stalled.observe({EV0: Offsets(committed=1, end=2)}, now=0)
     assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=30) == [(EV0, 1)]
-    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=45) == []
-    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=60) == [(EV0, 1)]
+    # Reading again from offset 1 did not help: reading again from 1 would not either.
+    for now in (45, 60, 90, 600):
+        assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=now) == []
+    stalled.reset()  # not even after a rebalance
+    stalled.observe({EV0: Offsets(committed=1, end=2)}, now=601)
+    assert stalled.observe({EV0: Offsets(committed=1, end=2)}, now=700) == []
+    # Once it moved, a new stall at the new position is reported again.
+    stalled.observe({EV0: Offsets(committed=2, end=5)}, now=701)
+    assert stalled.observe({EV0: Offsets(committed=2, end=5)}, now=731) == [(EV0, 2)]
+
+
+def test_a_partition_merely_behind_is_never_due_while_the_worker_processes_it() -> None:
+    # A backlog: the group's committed offset may hold still for a while (a long batch, a
+    # commit that waits), but the worker keeps processing records of the partition.
+    stalled = StalledPartitions(after_s=30)
+    for step in range(20):
+        offsets = {EV0: Offsets(committed=1, end=100_000)}
+        assert stalled.observe(offsets, now=10.0 * step, processed={EV0: 500 * step}) == []
+    # It stops processing: then, and only then, it is stalled.
+    stalled.observe({EV0: Offsets(committed=1, end=100_000)}, now=200, processed={EV0: 9_999})
+    assert stalled.observe({EV0: Offsets(committed=1, end=100_000)}, now=230, processed={EV0: 9_999}) == [(EV0, 1)]
 
 
 def test_partitions_are_judged_apart_and_forgotten_when_no_longer_observed() -> None:

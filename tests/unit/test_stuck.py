@@ -58,3 +58,14 @@ def test_a_message_sent_again_later_comes_due_at_its_new_sent_time() -> None:
     index.note(b"meta:m", merge(None, status_event(Status.SENT, 11 * HOUR, message_id="m")))
     assert index.due(wall_now=11 * HOUR + 30 * 60_000, max_age_ms=HOUR) == []
     assert index.due(wall_now=12 * HOUR, max_age_ms=HOUR) == [b"meta:m"]
+
+
+def test_a_message_that_moved_on_leaves_the_index() -> None:
+    index = StuckIndex()
+    for i in range(3000):
+        key = f"meta:m{i}".encode()
+        index.note(key, merge(None, status_event(Status.SENT, 1_000 + i, f"m{i}")))
+        index.note(key, merge(None, status_event(Status.DELIVERED, 2_000 + i, f"m{i}")))
+    assert len(index) == 0
+    assert index.entries <= 2 * 1024  # stale entries are rebuilt away, not kept for an hour
+    assert index.due(10**12, 60_000) == []
