@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import platform
@@ -23,7 +24,7 @@ from typing import Any
 
 import orjson
 
-from bench import pipeline, receiver, state
+from bench import fullstack, pipeline, receiver, state
 from bench.generator import Workload, generate, reference
 from bench.harness import REPO, RESULTS, Budget, broker
 from bench.report import goals, markdown, table
@@ -44,13 +45,18 @@ def _args() -> argparse.Namespace:
         default=_env_int("STATUSFLOW_BENCH_RECOVERY", 1_000_000),
         help="tracked messages to recover (scaled down to the time budget)",
     )
-    parser.add_argument("--budget-s", type=float, default=float(os.environ.get("STATUSFLOW_BENCH_BUDGET_S", "570")))
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=float(os.environ.get("STATUSFLOW_BENCH_BUDGET_S", "570")),
+        help="seconds for the parts before fullstack; the full-stack part's own time is added to it",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="also run the worker under pyinstrument")
     parser.add_argument(
         "--parts",
-        default="pipeline,receiver,state,scaling",
-        help="comma-separated subset of pipeline,receiver,state,scaling (goals of parts not run are not met)",
+        default="pipeline,receiver,state,scaling,fullstack",
+        help="comma-separated subset of pipeline,receiver,state,scaling,fullstack (goals of parts not run are not met)",
     )
     return parser.parse_args()
 
@@ -212,6 +218,14 @@ async def _receiver_part(bootstrap: str, workload: Workload, results: dict[str, 
     _say(f"receiver: {results['receiver']}")
 
 
+async def _fullstack_part(
+    bootstrap: str, budget: Budget, tmp: Path, plan: fullstack.Plan, results: dict[str, Any]
+) -> None:
+    rate = results.get("pipeline", {}).get("pipeline", {}).get("webhooks_per_s")
+    results["fullstack"] = {}  # filled in place: a failure keeps the figures so far
+    await fullstack.run(bootstrap, tmp, budget, rate, plan=plan, out=results["fullstack"])
+
+
 async def _part(name: str, part: Coroutine[Any, Any, None], results: dict[str, Any]) -> None:
     try:
         await part
@@ -220,7 +234,9 @@ async def _part(name: str, part: Coroutine[Any, Any, None], results: dict[str, A
         _say(f"!! {name} failed: {exc!r}")
 
 
-async def _run(bootstrap: str, args: argparse.Namespace, budget: Budget, results: dict[str, Any]) -> None:
+async def _run(
+    bootstrap: str, args: argparse.Namespace, budget: Budget, plan: fullstack.Plan, results: dict[str, Any]
+) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="statusflow-bench-"))
     try:
         started = time.monotonic()
@@ -242,6 +258,9 @@ async def _run(bootstrap: str, args: argparse.Namespace, budget: Budget, results
         if "scaling" in parts:
             _say("== scaling")
             await _part("scaling", _scaling_part(bootstrap, args.seed, budget, tmp, results), results)
+        if "fullstack" in parts:
+            _say(f"== full stack (steps of {plan.step_s:.0f}s)")
+            await _part("fullstack", _fullstack_part(bootstrap, budget, tmp, plan, results), results)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
@@ -261,18 +280,28 @@ def main() -> None:
     """Run everything within the budget, print the table, write latest.json."""
     args = _args()
     preflight()
-    budget = Budget(args.budget_s)
+    # The full-stack part runs last with time of its own, held back from the parts before it.
+    plan = fullstack.Plan.from_env()
+    reserve = fullstack.planned_s(plan) if "fullstack" in args.parts.split(",") else 0.0
+    budget = Budget(args.budget_s + reserve, reserved=reserve)
     RESULTS.mkdir(parents=True, exist_ok=True)
     results: dict[str, Any] = {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "command": "make bench",
-        "settings": {"events": args.events, "seed": args.seed, "budget_s": args.budget_s, "parts": args.parts},
+        "settings": {
+            "events": args.events,
+            "seed": args.seed,
+            "budget_s": args.budget_s,
+            "fullstack_budget_s": round(reserve),
+            "parts": args.parts,
+            "fullstack": dataclasses.asdict(plan),
+        },
     }
     started = time.monotonic()
     with broker() as bootstrap:
         results["broker_start_s"] = round(time.monotonic() - started, 2)
-        asyncio.run(_run(bootstrap, args, budget, results))
+        asyncio.run(_run(bootstrap, args, budget, plan, results))
     results["goals"] = goals(results)
     results["elapsed_s"] = round(budget.elapsed(), 1)
     (RESULTS / "latest.json").write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))

@@ -32,10 +32,15 @@ PARTITIONS = 4
 
 
 class Budget:
-    """The run's time budget: parts scale themselves down to what is left."""
+    """The run's time budget: parts scale themselves down to what is left.
 
-    def __init__(self, total_s: float) -> None:
+    `reserved` seconds are held back for a part that runs later (the full-stack part): the parts
+    before it see less left, and that part releases the reserve when it starts.
+    """
+
+    def __init__(self, total_s: float, reserved: float = 0.0) -> None:
         self.total_s = total_s
+        self.reserved = reserved
         self.started = time.monotonic()
 
     def elapsed(self) -> float:
@@ -43,20 +48,31 @@ class Budget:
         return time.monotonic() - self.started
 
     def left(self) -> float:
-        """Seconds left."""
-        return self.total_s - self.elapsed()
+        """Seconds left (less what is reserved)."""
+        return self.total_s - self.reserved - self.elapsed()
+
+    def release(self) -> None:
+        """Give the reserve to whoever asks next."""
+        self.reserved = 0.0
+
+
+@contextlib.contextmanager
+def broker_process() -> Iterator[kafka_local.Broker]:
+    """A fresh local broker on a free port with a temporary data dir (its pid: the soak samples it)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="statusflow-bench-kafka-"))
+    started = kafka_local.start(port=kafka_local.free_port(), data_dir=data_dir, timeout=180)
+    try:
+        yield started
+    finally:
+        started.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @contextlib.contextmanager
 def broker() -> Iterator[str]:
     """A fresh local broker on a free port with a temporary data dir; yields its bootstrap address."""
-    data_dir = Path(tempfile.mkdtemp(prefix="statusflow-bench-kafka-"))
-    started = kafka_local.start(port=kafka_local.free_port(), data_dir=data_dir, timeout=180)
-    try:
+    with broker_process() as started:
         yield started.bootstrap
-    finally:
-        started.stop()
-        shutil.rmtree(data_dir, ignore_errors=True)
 
 
 def unique(label: str) -> str:

@@ -40,6 +40,46 @@ def goals(r: dict[str, Any]) -> list[dict[str, Any]]:
         _goal("table store bytes per tracked message", store, "<= 300 B", store is not None and store <= 300),
         _goal("recovery of 1M tracked messages (s)", rec_s, "< 60 s", rec_s is not None and rec_s < 60, rec_note),
         _goal("worker start to first processed event (s)", first, "<= 5 s", first is not None and first <= 5),
+        *_fullstack_goals(r),
+    ]
+
+
+def _fullstack_goals(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The goals of "keep up with live traffic" (bench/fullstack.py)."""
+    fs = r.get("fullstack", {})
+    fresh = fs.get("freshness", {})
+    backlog = fs.get("backlog", {})
+    step_s = fs.get("step_s")
+    short = f"steps of {step_s:.0f} s, not 120 s" if step_s is not None and step_s < 120 else ""
+    sustained = fs.get("ratio_pipeline")
+    p99 = fresh.get("p99_ms")
+    drain = backlog.get("ratio_pipeline")
+    rereads = backlog.get("rereads")
+    size = backlog.get("requested")
+    small = f"backlog of {size:,}, not 300,000" if size is not None and size < 300_000 else ""
+    return [
+        _goal(
+            "full stack: sustainable rate vs isolated pipeline",
+            sustained,
+            ">= 0.5x",
+            sustained is not None and sustained >= 0.5,
+            short,
+        ),
+        _goal(
+            "full stack: freshness p99 at half the sustainable rate (ms)",
+            p99,
+            "< 1000 ms",
+            p99 is not None and p99 < 1000,
+            short,
+        ),
+        _goal(
+            "full stack: backlog drain vs isolated pipeline",
+            drain,
+            ">= 0.8x",
+            drain is not None and drain >= 0.8,
+            small,
+        ),
+        _goal("full stack: worker re-reads during the backlog drain", rereads, "0", rereads == 0, small),
     ]
 
 
@@ -119,6 +159,7 @@ def rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"1M ≈ {_f(recovery.get('projected_1m_s'))} s",
             )
         )
+    out.extend(_fullstack_rows(r))
     for point in r.get("scaling", []):
         out.append(
             (
@@ -126,6 +167,74 @@ def rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{point['workers']} worker(s), {_f(point['webhooks'])} webhooks",
                 f"{_f(point['webhooks_per_s'])} webhooks/s  {_f(point['us_per_webhook'])} µs/webhook",
                 _ratio(point["webhooks_per_s"], raw_rate),
+            )
+        )
+    return out
+
+
+def _fullstack_rows(r: dict[str, Any]) -> list[tuple[str, ...]]:
+    fs = r.get("fullstack", {})
+    if not fs:
+        return []
+    base = fs.get("pipeline_rate")
+    out: list[tuple[str, ...]] = []
+    for step in fs.get("steps", []):
+        verdict = "bounded" if step["bounded"] else "NOT bounded"
+        ended = f" ({step['ended']})" if step.get("ended") else ""
+        out.append(
+            (
+                "fullstack",
+                f"{_f(step['step_s'], 0)} s at {_f(step['target_rate'], 0)}/s",
+                f"acked {_f(step['rate'])}/s  lag A {_f(step['lag_first_third_max'])} C "
+                f"{_f(step['lag_last_third_max'])} max {_f(step['lag_max'])}  {verdict}{ended}",
+                "",
+            )
+        )
+    out.append(
+        (
+            "fullstack",
+            "sustainable rate (every lag bounded)",
+            f"{_f(fs.get('sustainable_rate'))} webhooks/s",
+            _ratio(fs.get("sustainable_rate"), base) + (" pipeline" if base and fs.get("sustainable_rate") else ""),
+        )
+    )
+    fresh = fs.get("freshness")
+    if fresh:
+        rate = fresh["step"]["rate"]
+        out.append(
+            (
+                "fullstack",
+                f"freshness at {_f(rate, 0)}/s (200 → change record)",
+                f"p50 {_f(fresh['p50_ms'])} ms  p99 {_f(fresh['p99_ms'])} ms  ({_f(fresh['correlated'])} changes)",
+                f"from receipt p99 {_f(fresh['p99_from_receipt_ms'])} ms",
+            )
+        )
+        ref, api = fresh["reference"], fresh["api"]
+        out.append(
+            (
+                "fullstack",
+                "end state vs reference fold",
+                f"{_f(ref['matched'])}/{_f(ref['messages'])} messages (changes topic)",
+                f"API {api['matched']}/{api['asked']}",
+            )
+        )
+    backlog = fs.get("backlog")
+    if backlog:
+        rate = backlog.get("webhooks_per_s")
+        out.append(
+            (
+                "fullstack",
+                f"backlog drain of {_f(backlog['accepted']['acked'])} webhooks",
+                f"{_f(rate)} webhooks/s  start → first change {_f(backlog['start_to_first_s'], 2)} s",
+                _ratio(rate, base) + (" pipeline" if base and rate else ""),
+            )
+        )
+        out.append(
+            (
+                "fullstack",
+                "worker re-read warnings (backlog / whole part)",
+                f"{backlog['rereads']} / {fs.get('rereads_total', '-')}",
+                "",
             )
         )
     return out
