@@ -197,6 +197,7 @@ class Step:
             "lag_last_third_max": self.last_third_max,
             "lag_allowance": round(self.allowance),
             "lag_max": max((lag for _, lag in self.samples), default=None),
+            "lag_ceiling": round(self.target_rate * CEILING_S),
             "drain_s": None if self.drain_s is None else round(self.drain_s, 1),
             "drain_lag": self.drain_lag,
             "ended": self.ended,
