@@ -22,6 +22,12 @@ class WorkerSettings(KafkaSettings):
     app_id: str = Field(default="statusflow", description="Faust app id: consumer group and changelog prefix.")
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: str = Field(default=".local/worker", description="Where a rocksdb store lives.")
+    rocksdb_write_buffer_mb: int = Field(
+        default=8, ge=1, description="RocksDB store: memtable size per partition database (two at most)."
+    )
+    rocksdb_block_cache_mb: int = Field(
+        default=16, ge=1, description="RocksDB store: block cache per partition database."
+    )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
     log_level: str = "info"

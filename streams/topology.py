@@ -65,6 +65,17 @@ def build_topology(settings: WorkerSettings) -> Topology:
         web_enabled=True,
     )
     names = settings.topics
+    # Faust's RocksDB defaults are sized for a dedicated host: 3 write buffers of 64 MB and a
+    # 2 GB block cache per partition database. These bound a worker's memory by the settings.
+    store_options = (
+        {
+            "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024,
+            "max_write_buffer_number": 2,
+            "block_cache_size": settings.rocksdb_block_cache_mb * 1024 * 1024,
+        }
+        if settings.store == "rocksdb"
+        else None
+    )
 
     def topic(name: str) -> TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes)
@@ -80,9 +91,21 @@ def build_topology(settings: WorkerSettings) -> Topology:
         alerts=topic(names.alerts),
         metrics=topic(names.metrics),
         signals=topic(names.signals),
-        states=app.Table(STATE_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions),
+        states=app.Table(
+            STATE_TABLE,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=store_options,
+        ),
         channels=app.Table(
-            CHANNEL_TABLE, default=None, key_type=bytes, value_type=bytes, partitions=settings.partitions
+            CHANNEL_TABLE,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=store_options,
         ),
     )
 
