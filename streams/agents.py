@@ -124,14 +124,6 @@ def _batches(stream: StreamT[bytes], t: Topology) -> AsyncIterator[Sequence[Even
     return batches
 
 
-def _by_partition(records: Sequence[EventT[bytes]]) -> dict[int, list[EventT[bytes]]]:
-    """A batch's records by partition, each partition's in offset order."""
-    grouped: dict[int, list[EventT[bytes]]] = {}
-    for record in records:
-        grouped.setdefault(record.message.partition, []).append(record)
-    return grouped
-
-
 class _TrackIndexes:
     """Per partition of wa.status.events: the stuck and retention indexes of its messages.
 
@@ -194,35 +186,40 @@ class _Tracker:
         return self._writer
 
     async def batch(self, batch: Sequence[EventT[bytes]], outbox: Outbox) -> None:
-        """Track every bundle of a batch; outputs are in flight, not yet awaited."""
-        for partition, records in _by_partition(batch).items():
-            # Bundles of one partition fold into one plan (one signals record per channel);
-            # a retire bundle first lets the events before it land.
-            pending: list[StatusEvent] = []
-            for record in records:
-                try:
-                    events, retire = bundle_from_avro(record.value)
-                except SchemaError as exc:
-                    await _dead_letter(self._t, outbox, record, f"undecodable event bundle: {exc}")
-                    continue
-                if retire:
-                    if pending:
-                        await self._track(partition, pending, outbox)
-                        pending = []
-                    await _retire(self._t, retire, self.indexes, writer=self.writer, outbox=outbox, partition=partition)
-                pending.extend(events)
-            if pending:
-                await self._track(partition, pending, outbox)
+        """Track every bundle of a batch; outputs are in flight, not yet awaited.
 
-    async def _track(self, partition: int, events: list[StatusEvent], outbox: Outbox) -> None:
+        The bundles fold into one plan (one signals record per channel per batch); a retire
+        bundle first lets the events before it land. Each key is read and written in the
+        partition of the record that brought it (its changelog partition).
+        """
+        pending: list[StatusEvent] = []
+        partition_of: dict[bytes, int] = {}
+        for record in batch:
+            try:
+                events, retire = bundle_from_avro(record.value)
+            except SchemaError as exc:
+                await _dead_letter(self._t, outbox, record, f"undecodable event bundle: {exc}")
+                continue
+            partition = record.message.partition
+            if retire:
+                if pending:
+                    await self._track(pending, partition_of, outbox)
+                    pending, partition_of = [], {}
+                await _retire(self._t, retire, self.indexes, writer=self.writer, outbox=outbox, partition=partition)
+            for event in events:
+                partition_of[event.message_key.encode()] = partition
+            pending.extend(events)
+        if pending:
+            await self._track(pending, partition_of, outbox)
+
+    async def _track(self, events: list[StatusEvent], partition_of: dict[bytes, int], outbox: Outbox) -> None:
         writer, names = self.writer, self._t.settings.topics
-        plan = plan_track(events, lambda key: writer.get(partition, key), self._window_ms)
-        # Every key of a bundle hashes to the bundle's partition: its changelog partition.
+        plan = plan_track(events, lambda key: writer.get(partition_of[key], key), self._window_ms)
         for key, value in plan.writes.items():
-            outbox.add(await writer.set(partition, key, value))
-        stuck, expiries = self.indexes.of(partition)
+            outbox.add(await writer.set(partition_of[key], key, value))
         received_at = max((event.received_at for event in events), default=None)
         for key, state in plan.states.items():
+            stuck, expiries = self.indexes.of(partition_of[key])
             stuck.note(key, state)
             expiries.note(key, state, received_at)
         await outbox.send(names.changes, plan.changes)
