@@ -135,6 +135,7 @@ class Step:
     drain_s: float | None = None
     drain_lag: int | None = None
     ended: str | None = None  # why the step ended early
+    lag_max_by: dict[str, int] = dataclasses.field(default_factory=dict)  # per group and topic
 
     @property
     def allowance(self) -> float:
@@ -198,6 +199,7 @@ class Step:
             "lag_allowance": round(self.allowance),
             "lag_max": max((lag for _, lag in self.samples), default=None),
             "lag_ceiling": round(self.target_rate * CEILING_S),
+            "lag_max_by": self.lag_max_by,
             "drain_s": None if self.drain_s is None else round(self.drain_s, 1),
             "drain_lag": self.drain_lag,
             "ended": self.ended,
@@ -234,8 +236,11 @@ async def run_step(stack: Stack, rate: float, step_s: float, label: str, *, keep
         )
     )
     while not sender.done():
-        total = await lag.total()
+        by = await lag.measure()
+        total = sum(by.values())
         step.samples.append((time.monotonic() - started, total))
+        for key, value in by.items():
+            step.lag_max_by[key] = max(value, step.lag_max_by.get(key, 0))
         dead = stack.alive()
         if dead is not None:
             step.ended = dead
@@ -276,7 +281,8 @@ async def search(
             f"(acked {step.sent.rate:,.0f}/s, lag A {step.first_third_max} C {step.last_third_max} "
             f"max {max((g for _, g in step.samples), default=0)}, drained to {step.drain_lag}"
             f"{', ' + step.ended if step.ended else ''})\n"
-            f"    lag every {SAMPLE_S:.0f}s: {' '.join(str(g) for _, g in step.samples)}"
+            f"    lag every {SAMPLE_S:.0f}s: {' '.join(str(g) for _, g in step.samples)}; "
+            f"max by stage {step.lag_max_by}"
         )
         if step.bounded:
             lo = max(lo, rate)

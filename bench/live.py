@@ -187,17 +187,23 @@ class Lag:
 
     def __init__(self, settings: KafkaSettings, app_id: str) -> None:
         self._probe = LagProbe(worker_settings(settings, app_id))
+        self._app_id = app_id
+        self._roles = {name: role for role, name in settings.topics.model_dump().items()}
         self._last: dict[str, int] = {}
 
+    def _label(self, group: str, topic: str) -> str:
+        stage = "normalize" if group == f"{self._app_id}-normalize" else "track" if group == self._app_id else group
+        return f"{stage}/{self._roles.get(topic, topic)}"
+
     async def measure(self) -> dict[str, int]:
-        """'group topic' → records between the group's position and the end (the last figures
-        again when the broker does not answer once)."""
+        """'stage/topic' (normalize/raw, track/events, track/signals) → records between the group's
+        position and the end (the last figures again when the broker does not answer once)."""
         try:
             measured = await self._probe.measure_partitions()
         except KafkaError:
             return dict(self._last)
         self._last = {
-            f"{group} {topic}": lag
+            self._label(group, topic): lag
             for group, offsets in sorted(measured.items())
             for topic, lag in sorted(lag_by_topic(offsets).items())
         }

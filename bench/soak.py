@@ -148,10 +148,12 @@ class Row:
     lag: int
     lag_max: int
     rss_mb: dict[str, float | None]
+    lag_by: dict[str, int]
 
     def flat(self) -> dict[str, Any]:
         """One CSV row."""
-        row: dict[str, Any] = {k: v for k, v in dataclasses.asdict(self).items() if k != "rss_mb"}
+        row: dict[str, Any] = {k: v for k, v in dataclasses.asdict(self).items() if k not in {"rss_mb", "lag_by"}}
+        row.update({f"lag_{name}": lag for name, lag in self.lag_by.items()})
         row.update({f"rss_mb_{name.replace(' ', '_')}": mb for name, mb in self.rss_mb.items()})
         return row
 
@@ -170,10 +172,15 @@ def growth(rows: list[Row], name: str) -> float | None:
     return (end - start) / start if start else None
 
 
-async def _sample_lag(stack: Stack, samples: list[tuple[float, int]], started: float, done: asyncio.Event) -> None:
+async def _sample_lag(
+    stack: Stack, samples: list[tuple[float, int]], by: dict[str, int], started: float, done: asyncio.Event
+) -> None:
     lag = stack.lag()
     while not done.is_set():
-        samples.append((time.monotonic() - started, await lag.total()))
+        measured = await lag.measure()
+        by.clear()
+        by.update(measured)
+        samples.append((time.monotonic() - started, sum(measured.values())))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=LAG_EVERY_S)
 
@@ -187,6 +194,7 @@ def _row(
     lags: list[int],
     pids: dict[str, int | None],
     everything: array.array[float],
+    lag_by: dict[str, int],
 ) -> Row:
     latencies, sent.latencies_ms = sorted(sent.latencies_ms), []
     everything.extend(latencies)
@@ -202,6 +210,7 @@ def _row(
         lag=lags[-1] if lags else 0,
         lag_max=max(lags, default=0),
         rss_mb={name: None if (kb := rss_kb(pid)) is None else round(kb / 1024, 1) for name, pid in pids.items()},
+        lag_by=dict(lag_by),
     )
 
 
@@ -213,6 +222,7 @@ class Load:
     rows: list[Row]
     lag_samples: list[tuple[float, int]]
     latencies: array.array[float]  # every latency of the run, compactly
+    lag_by: dict[str, int] = dataclasses.field(default_factory=dict)  # the latest sample per group and topic
     error: str | None = None
 
 
@@ -227,8 +237,9 @@ async def _load(stack: Stack, rate: float, seconds: float, interval: float, pids
         send_paced(stack.receiver_url, source, rate, int(rate * seconds), sent=sent, stop_when=stop_when)
     )
     done = asyncio.Event()
-    sampler = asyncio.create_task(_sample_lag(stack, load.lag_samples, started, done))
-    load.rows.append(_row(sent, minute=0.0, before=(0, 0), seconds=0, lags=[], pids=pids, everything=load.latencies))
+    sampler = asyncio.create_task(_sample_lag(stack, load.lag_samples, load.lag_by, started, done))
+    first = _row(sent, minute=0.0, before=(0, 0), seconds=0, lags=[], pids=pids, everything=load.latencies, lag_by={})
+    load.rows.append(first)
     before, last = (0, 0), started
     while not sender.done():
         await asyncio.wait({sender}, timeout=max(0.0, last + interval - time.monotonic()))
@@ -244,11 +255,13 @@ async def _load(stack: Stack, rate: float, seconds: float, interval: float, pids
             lags=lags,
             pids=pids,
             everything=load.latencies,
+            lag_by=load.lag_by,
         )
         load.rows.append(r)
         before, last = (sent.acked, sum(sent.errors.values())), now
         print(
-            f"  {r.minute:5.1f} min: {r.rate:,.0f}/s p99 {r.p99_ms} ms lag {r.lag} (max {r.lag_max}) rss {r.rss_mb}",
+            f"  {r.minute:5.1f} min: {r.rate:,.0f}/s p99 {r.p99_ms} ms lag {r.lag} {r.lag_by} (max {r.lag_max}) "
+            f"rss {r.rss_mb}",
             flush=True,
         )
         if (dead := stack.alive()) is not None:
@@ -386,8 +399,9 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     if not rows:
         path.write_text("", encoding="utf-8")
         return
+    fields = list(dict.fromkeys(k for row in rows for k in row))  # the first row has no lag breakdown yet
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
         writer.writerows(rows)
 
