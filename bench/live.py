@@ -547,8 +547,12 @@ async def check_api(worker_url: str, reference: Mapping[str, MessageState], samp
     picked = random.Random(7).sample(keys, min(sample, len(keys)))
     matched = 0
     examples: list[Any] = []
+    deadline = time.monotonic() + 60
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
         for key in picked:
+            if time.monotonic() > deadline:
+                examples.append({"error": "gave up after 60 s"})
+                break
             provider, _, message_id = key.partition(":")
             try:
                 async with http.get(f"{worker_url}/messages/{provider}/{message_id}") as response:
