@@ -19,6 +19,18 @@ from streams.topology import internal_topics
 from streams.watchdog import start_recovery_watchdog
 
 
+class _Worker(Worker):
+    """Faust's worker without its terminal spinner.
+
+    At log levels from WARNING up the spinner lowers the root logger to DEBUG, so that it
+    spins on every log record: every debug call of every library (aiokafka logs each record
+    it sends) then builds a record, about 9 % of the worker's time in a profile.
+    """
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+
+
 async def _prepare(settings: WorkerSettings, app: faust.App) -> None:
     """Topics first (also Faust's own), then the in-memory tables' changelogs in bulk."""
     created = set(await ensure_topics(settings, internal_topics(app, settings)))
@@ -41,7 +53,7 @@ def main() -> None:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
     asyncio.run(_prepare(settings, app))
-    worker = Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = _Worker(app, loglevel=settings.log_level, quiet=True)
     start_recovery_watchdog(app, settings.recovery_stall_s)
     worker.execute_from_commandline()
 
