@@ -40,11 +40,11 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: p
         return
     terminalreporter.section("chaos figures")
     terminalreporter.write_line(
-        f"{'scenario':<28}{'sent':>6}{'acked':>7}{'found':>7}{'lost':>6}"
+        f"{'scenario':<34}{'sent':>6}{'acked':>7}{'found':>7}{'lost':>6}"
         f"{'dup ids':>9}{'repeats':>9}{'changes':>9}{'alerts':>8}{'s':>6}"
     )
     for f in rows:
         terminalreporter.write_line(
-            f"{f.scenario:<28}{f.sent:>6}{f.acknowledged:>7}{f.found:>7}{f.lost:>6}{f.duplicate_ids:>9}{f.repeats:>9}"
+            f"{f.scenario:<34}{f.sent:>6}{f.acknowledged:>7}{f.found:>7}{f.lost:>6}{f.duplicate_ids:>9}{f.repeats:>9}"
             f"{f.changes:>9}{f.alerts:>8}{f.seconds:>6.0f}  {f.note}"
         )

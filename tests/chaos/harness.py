@@ -28,7 +28,7 @@ from devkit.kafka_local import free_port
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings, TopicNames
-from statusflow_cli.samples import reference_fold
+from statusflow_cli.samples import MixedStream, mixed_stream, reference_fold
 from streams.domain.lattice import MessageState
 from streams.normalizer import normalize
 from streams.records import state_view
@@ -295,6 +295,32 @@ class Sender:
         """Until `count` deliveries are acknowledged."""
         async with asyncio.timeout(within), self._progress:
             await self._progress.wait_for(lambda: self.acked >= count)
+
+
+@dataclasses.dataclass(frozen=True)
+class Load:
+    """How much a scenario sends and how: the sample stream's size, and the sender's concurrency
+    and pace. Both loads send for about 25 s, so a fault lands mid-stream in either."""
+
+    messages_per_kind: int
+    concurrency: int
+    rate: float
+    suffix: str = ""  # of the scenario's name in the figures
+
+    def stream(self, seed: int) -> MixedStream:
+        """The sample mixed stream of this size."""
+        return mixed_stream(messages_per_kind=self.messages_per_kind, seed=seed)
+
+    def sender(self, url: Callable[[], str]) -> Sender:
+        """A sender at this concurrency and pace."""
+        return Sender(url, concurrency=self.concurrency, rate=self.rate)
+
+
+# 296 webhooks at 12/s, 8 at a time; and 3,922 at 160/s, 32 at a time: thousands in flight
+# while the fault happens, and a worker with a backlog to catch up on after it.
+SMALL = Load(messages_per_kind=3, concurrency=8, rate=12)
+LARGE = Load(messages_per_kind=40, concurrency=32, rate=160, suffix=" (3922)")
+LOADS = [pytest.param(SMALL, id="296 webhooks"), pytest.param(LARGE, id="3922 webhooks")]
 
 
 def storm(webhooks: Sequence[RawWebhook], copies: int, seed: int) -> list[RawWebhook]:

@@ -18,7 +18,9 @@ from devkit import kafka_local
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
 from tests.chaos.harness import (
+    LOADS,
     Figures,
+    Load,
     Process,
     Sender,
     expected_alerts,
@@ -56,23 +58,25 @@ async def receiver_metric(receiver: Process, name: str) -> float | None:
     return None
 
 
+@pytest.mark.parametrize("load", LOADS)
 async def test_broker_stopped_under_load_the_spool_takes_over_and_drains(
     own_dir: Path,
     unique_id: str,
     tmp_path: Path,
     request: pytest.FixtureRequest,
     record_figures: Callable[[Figures], None],
+    load: Load,
 ) -> None:
     port = kafka_local.free_port()
     broker = await asyncio.to_thread(kafka_local.start, port=port, data_dir=own_dir, timeout=180)
     stack = make_stack(broker.bootstrap, unique_id, tmp_path)
     try:
         started = time.monotonic()
-        stream = mixed_stream(messages_per_kind=3, seed=31)
+        stream = load.stream(seed=31)
         await ensure_topics(stack.settings)
         receiver, worker = stack.start_receiver(), stack.start_worker()
         await stack.wait_healthy(receiver)
-        sender = Sender(lambda: receiver.url)
+        sender = load.sender(lambda: receiver.url)
         sending = asyncio.create_task(sender.run(stream.webhooks))
         await wait_tracked(worker, sender)
         await asyncio.to_thread(broker.stop)
@@ -95,7 +99,7 @@ async def test_broker_stopped_under_load_the_spool_takes_over_and_drains(
 
         await wait_until(drained, within=120, what="the spool drained after the broker came back")
         end = await verify(
-            "broker stop + restart",
+            f"broker stop + restart{load.suffix}",
             stack,
             deliveries,
             worker.url,

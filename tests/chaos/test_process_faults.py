@@ -18,7 +18,9 @@ from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
 from streams.normalizer import Normalized, normalize
 from tests.chaos.harness import (
+    LOADS,
     Figures,
+    Load,
     Process,
     Sender,
     Stack,
@@ -32,24 +34,33 @@ from tests.integration.helpers import Records, read_topic, wait_until
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
 
+@pytest.mark.parametrize("load", LOADS)
 async def test_worker_killed_mid_stream_recovers_its_table_from_the_changelog(
-    stack: Stack, record_figures: Callable[[Figures], None]
+    stack: Stack, record_figures: Callable[[Figures], None], load: Load
 ) -> None:
     started = time.monotonic()
-    stream = mixed_stream(messages_per_kind=3, seed=21)
+    stream = load.stream(seed=21)
     await ensure_topics(stack.settings)
     receiver, worker = stack.start_receiver(), stack.start_worker()  # in-memory table: rebuilt from the changelog
     await stack.wait_healthy(receiver)
-    sender = Sender(lambda: receiver.url)
+    sender = load.sender(lambda: receiver.url)
     sending = asyncio.create_task(sender.run(stream.webhooks))
     await wait_tracked(worker, sender)
     await sender.wait_acked(len(stream.webhooks) // 3)
     await worker.kill()  # SIGKILL: no commit, no flush, the table gone with the process
+    killed_at = sender.acked
     await sender.wait_acked(2 * len(stream.webhooks) // 3)
+    restarted_at = sender.acked
     worker = stack.restart(worker)
     deliveries = await sending
     end = await verify(
-        "worker SIGKILL + restart", stack, deliveries, worker.url, started, expected_alerts(stream.expected)
+        f"worker SIGKILL + restart{load.suffix}",
+        stack,
+        deliveries,
+        worker.url,
+        started,
+        expected_alerts(stream.expected),
+        note=f"acknowledged at kill={killed_at} at restart={restarted_at}",
     )
     record_figures(end.figures)
     end.check(stream.expected, repeats_allowed=True)
