@@ -16,18 +16,20 @@ import ipaddress
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from statusflow_cli.console import EXIT_USAGE, CliError, Tracker, Unreachable, progress, say
-from statusflow_cli.samples import LIFECYCLES
+from statusflow_cli.samples import LIFECYCLES, T0
 
 MAX_RATE = 5_000  # webhooks per second
 MAX_DURATION_S = 600
 MAX_COUNT = 1_000_000
 MAX_CONCURRENCY = 128
+# Seconds a lifecycle's first event time lies before it is sent (its last is at most 100 s on).
+LIFECYCLE_LEAD_S = 120
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -115,8 +117,15 @@ def is_loopback_url(url: str) -> bool:
         return False
 
 
-def generate(mix: dict[str, int], seed: int, prefix: str) -> Iterator[tuple[str, bytes, str]]:
-    """(provider, body, content type) forever: one lifecycle of a provider drawn by weight at a time."""
+def generate(
+    mix: dict[str, int], seed: int, prefix: str, clock: Callable[[], float] = time.time
+) -> Iterator[tuple[str, bytes, str]]:
+    """(provider, body, content type) forever: one lifecycle of a provider drawn by weight at a time.
+
+    Event times are of now, as live traffic's are (a lifecycle starts two minutes before it is
+    sent, so that none of its times is in the future): samples dated in 2025 would be past
+    their retention on a live stack and be retired as soon as they are tracked.
+    """
     rng = random.Random(seed)  # noqa: S311 - a reproducible workload, not a secret
     providers, weights = list(mix), list(mix.values())
     n = 0
@@ -124,8 +133,9 @@ def generate(mix: dict[str, int], seed: int, prefix: str) -> Iterator[tuple[str,
         provider = rng.choices(providers, weights)[0]
         build, lifecycles = LIFECYCLES[provider]
         lifecycle = rng.choice(lifecycles)
+        shift = int(clock()) - LIFECYCLE_LEAD_S - T0
         for status, offset, code in lifecycle:
-            body, content_type = build(f"{prefix}{provider}-{n}", status, offset, code)
+            body, content_type = build(f"{prefix}{provider}-{n}", status, offset + shift, code)
             yield provider, body, content_type
         n += 1
 

@@ -7,7 +7,7 @@ import logging
 import os
 
 import faust
-from faust.worker import Worker
+from faust.worker import Worker as FaustWorker
 
 from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
@@ -19,8 +19,8 @@ from streams.topology import internal_topics
 from streams.watchdog import start_recovery_watchdog
 
 
-class _Worker(Worker):
-    """Faust's worker without its terminal spinner.
+class Worker(FaustWorker):
+    """Faust's worker without its terminal spinner (named Worker: its logs say [^Worker]).
 
     At log levels from WARNING up the spinner lowers the root logger to DEBUG, so that it
     spins on every log record: every debug call of every library (aiokafka logs each record
@@ -53,7 +53,7 @@ def main() -> None:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
     asyncio.run(_prepare(settings, app))
-    worker = _Worker(app, loglevel=settings.log_level, quiet=True)
+    worker = Worker(app, loglevel=settings.log_level, quiet=True)
     start_recovery_watchdog(app, settings.recovery_stall_s)
     worker.execute_from_commandline()
 

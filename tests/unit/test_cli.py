@@ -134,6 +134,29 @@ def test_loadgen_workload_follows_the_mix_and_parses() -> None:
         assert normalize(envelope.to_avro()).dead_letter_reason is None
 
 
+def test_loadgen_event_times_are_of_now_as_live_traffics_are() -> None:
+    # Samples dated in 2025 are past their retention on a live stack: each would be retired
+    # as soon as it was tracked, and a load test would measure retirement, not tracking.
+    now = 1_800_000_000.0
+    webhooks = list(
+        itertools.islice(generate(dict.fromkeys(LIFECYCLES, 1), seed=3, prefix="t-", clock=lambda: now), 300)
+    )
+    times = []
+    for provider, body, content_type in webhooks:
+        envelope = RawWebhook(
+            request_id="r",
+            provider=provider,
+            channel="main",
+            received_at=int(now * 1000),
+            content_type=content_type,
+            url="u",
+            body=body,
+        )
+        times += [event.occurred_at for event in normalize(envelope.to_avro()).events]
+    assert times
+    assert all((now - 180) * 1000 <= at <= now * 1000 for at in times), (min(times), max(times))
+
+
 def test_percentiles_by_nearest_rank() -> None:
     values = [float(v) for v in range(1, 101)]
     assert percentiles(values) == {"p50": 50.0, "p90": 90.0, "p99": 99.0, "max": 100.0}
