@@ -190,6 +190,8 @@ class Lag:
         self._app_id = app_id
         self._roles = {name: role for role, name in settings.topics.model_dump().items()}
         self._last: dict[str, int] = {}
+        #: Records ever written to the watched topics (their end offsets), at the last measurement.
+        self.written = 0
 
     def _label(self, group: str, topic: str) -> str:
         stage = "normalize" if group == f"{self._app_id}-normalize" else "track" if group == self._app_id else group
@@ -207,6 +209,7 @@ class Lag:
             for group, offsets in sorted(measured.items())
             for topic, lag in sorted(lag_by_topic(offsets).items())
         }
+        self.written = sum(where.end for offsets in measured.values() for where in offsets.values())
         return dict(self._last)
 
     async def total(self) -> int:

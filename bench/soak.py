@@ -172,15 +172,14 @@ def growth(rows: list[Row], name: str) -> float | None:
     return (end - start) / start if start else None
 
 
-async def _sample_lag(
-    stack: Stack, samples: list[tuple[float, int]], by: dict[str, int], started: float, done: asyncio.Event
-) -> None:
+async def _sample_lag(stack: Stack, load: Load, started: float, done: asyncio.Event) -> None:
     lag = stack.lag()
     while not done.is_set():
         measured = await lag.measure()
-        by.clear()
-        by.update(measured)
-        samples.append((time.monotonic() - started, sum(measured.values())))
+        load.lag_by.clear()
+        load.lag_by.update(measured)
+        load.lag_samples.append((time.monotonic() - started, sum(measured.values())))
+        load.written.append((time.monotonic() - started, lag.written))
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(done.wait(), timeout=LAG_EVERY_S)
 
@@ -223,6 +222,7 @@ class Load:
     lag_samples: list[tuple[float, int]]
     latencies: array.array[float]  # every latency of the run, compactly
     lag_by: dict[str, int] = dataclasses.field(default_factory=dict)  # the latest sample per group and topic
+    written: list[tuple[float, int]] = dataclasses.field(default_factory=list)  # records written to the topics
     error: str | None = None
 
 
@@ -237,7 +237,7 @@ async def _load(stack: Stack, rate: float, seconds: float, interval: float, pids
         send_paced(stack.receiver_url, source, rate, int(rate * seconds), sent=sent, stop_when=stop_when)
     )
     done = asyncio.Event()
-    sampler = asyncio.create_task(_sample_lag(stack, load.lag_samples, load.lag_by, started, done))
+    sampler = asyncio.create_task(_sample_lag(stack, load, started, done))
     first = _row(sent, minute=0.0, before=(0, 0), seconds=0, lags=[], pids=pids, everything=load.latencies, lag_by={})
     load.rows.append(first)
     before, last = (0, 0), started
@@ -296,7 +296,7 @@ async def soak(broker_pid: int, bootstrap: str, rate: float, minutes: float, int
         sent.latencies_ms = sorted(load.latencies)  # the whole run's p50 and p99
         out["load"] = sent.as_dict()
         sent.latencies_ms = []
-        judged = Step(target_rate=rate, step_s=minutes * 60, sent=sent, samples=load.lag_samples)
+        judged = Step(target_rate=rate, step_s=minutes * 60, sent=sent, samples=load.lag_samples, written=load.written)
         judged.drain_s, judged.drain_lag = await stack.lag().wait_below(int(judged.drain_limit), 10)
         out["lag"] = {
             k: v
