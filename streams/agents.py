@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from pathlib import Path
 from typing import Any, cast
 
 import mode
@@ -25,7 +26,9 @@ from faust.types import EventT, StreamT
 from schemas.codec import SchemaError, codec
 from streams.adapters.registry import Resolver
 from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, retire_bundles, stuck_signals
+from streams.disk_deadlines import DiskDeadlines
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
+from streams.domain.deadlines import DeadlineSet
 from streams.domain.events import StatusEvent
 from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
@@ -128,11 +131,13 @@ class _TrackIndexes:
     """Per partition of wa.status.events: the stuck and retention indexes of its messages.
 
     Only partitions this worker is assigned are kept: a partition that leaves is dropped, and
-    one that arrives is seeded from the table once its recovery is over (`sync`).
+    one that arrives is seeded from the table once its recovery is over (`sync`). Expiries live
+    where the table does: in memory beside the memory store, on disk beside RocksDB.
     """
 
-    def __init__(self, retention: Retention) -> None:
+    def __init__(self, retention: Retention, expiries: Callable[[int], DeadlineSet] | None = None) -> None:
         self.retention = retention
+        self._new_expiries = expiries
         self.stuck: dict[int, StuckIndex] = {}
         self.expiries: dict[int, RetentionIndex] = {}
         self._seeded: set[int] = set()
@@ -143,7 +148,8 @@ class _TrackIndexes:
             stuck = self.stuck[partition] = StuckIndex()
         expiries = self.expiries.get(partition)
         if expiries is None:
-            expiries = self.expiries[partition] = RetentionIndex(self.retention)
+            backend = self._new_expiries(partition) if self._new_expiries is not None else None
+            expiries = self.expiries[partition] = RetentionIndex(self.retention, backend)
         return stuck, expiries
 
     def forget(self, partition: int, key: bytes) -> None:
@@ -156,7 +162,9 @@ class _TrackIndexes:
         for partition in set(self.stuck) | set(self.expiries) | self._seeded:
             if partition not in assigned:
                 self.stuck.pop(partition, None)
-                self.expiries.pop(partition, None)
+                dropped = self.expiries.pop(partition, None)
+                if dropped is not None and isinstance(dropped.expiries, DiskDeadlines):
+                    dropped.expiries.close()
                 self._seeded.discard(partition)
         at = now_ms()
         for partition in sorted(assigned - self._seeded):
@@ -168,6 +176,14 @@ class _TrackIndexes:
             self._seeded.add(partition)
 
 
+def _expiries_backend(t: Topology) -> Callable[[int], DeadlineSet] | None:
+    """On disk beside a RocksDB table (its memory must not grow with the table), else in memory."""
+    if t.settings.store != "rocksdb":
+        return None
+    root = Path(t.settings.data_dir) / "retention-index" / t.settings.app_id
+    return lambda partition: DiskDeadlines(root / str(partition))
+
+
 class _Tracker:
     """The track stage's work on one batch of wa.status.events, and its periodic checks."""
 
@@ -175,7 +191,7 @@ class _Tracker:
         self._t = t
         self._window_ms = t.settings.window_s * 1000
         self._stuck_after_ms = t.settings.stuck_after_s * 1000
-        self.indexes = _TrackIndexes(t.settings.retention())
+        self.indexes = _TrackIndexes(t.settings.retention(), _expiries_backend(t))
         self._writer: TableWriter | None = None
 
     @property

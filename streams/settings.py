@@ -38,7 +38,7 @@ class WorkerSettings(KafkaSettings):
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
     batch_max_records: int = Field(
-        default=500, ge=1, description="Records the track and channel agents take per batch (one broker round trip)."
+        default=100, ge=1, description="Records the track and channel agents take per batch (one broker round trip)."
     )
     batch_within_s: float = Field(
         default=0.01, gt=0, description="How long an agent waits for a batch to fill before processing what it has."

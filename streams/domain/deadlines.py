@@ -8,9 +8,23 @@ about twice one entry per key, however often each key's deadline moves.
 from __future__ import annotations
 
 import heapq
+from typing import Protocol
 
 #: Below this many entries the heap is never rebuilt (a rebuild's cost is not worth it).
 _MIN_REBUILD = 1024
+
+
+class DeadlineSet(Protocol):
+    """What an index needs of its deadlines (in memory here, on disk in streams/disk_deadlines.py)."""
+
+    @property
+    def entries(self) -> int: ...
+
+    def set(self, key: bytes, deadline: int) -> None: ...
+
+    def discard(self, key: bytes) -> None: ...
+
+    def due(self, now: int) -> list[bytes]: ...
 
 
 class Deadlines:

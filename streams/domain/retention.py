@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from streams.domain.deadlines import Deadlines
+from streams.domain.deadlines import Deadlines, DeadlineSet
 from streams.domain.lattice import MessageState
 from streams.domain.status import Status
 
@@ -34,20 +34,18 @@ class Retention:
 
 
 class RetentionIndex:
-    """The expiry of each message of one partition (one entry per message in the table)."""
+    """The expiry of each message of one partition (in memory: one entry per message in the table)."""
 
-    def __init__(self, retention: Retention) -> None:
+    def __init__(self, retention: Retention, expiries: DeadlineSet | None = None) -> None:
         self._retention = retention
-        self._expiries = Deadlines()
+        # In memory by default; on disk beside a RocksDB table (streams/disk_deadlines.py).
+        self.expiries: DeadlineSet = Deadlines() if expiries is None else expiries
         self.watermark = 0
-
-    def __len__(self) -> int:
-        return len(self._expiries)
 
     @property
     def entries(self) -> int:
         """Entries held, stale ones included (bounded by about twice the messages)."""
-        return self._expiries.entries
+        return self.expiries.entries
 
     def note(self, key: bytes, state: MessageState, received_at: int | None = None) -> None:
         """Index a message whose state was just written; `received_at` (the receipt time of the
@@ -57,12 +55,12 @@ class RetentionIndex:
         if received_at is not None:
             latest = min(latest, received_at + MAX_AHEAD_MS)
         self.watermark = max(self.watermark, latest)
-        self._expiries.set(key, self._retention.expiry(state))
+        self.expiries.set(key, self._retention.expiry(state))
 
     def forget(self, key: bytes) -> None:
         """The message left the table."""
-        self._expiries.discard(key)
+        self.expiries.discard(key)
 
     def due(self) -> list[bytes]:
         """Keys whose indexed expiry the watermark has passed; the caller re-checks their state."""
-        return self._expiries.due(self.watermark)
+        return self.expiries.due(self.watermark)
