@@ -74,10 +74,27 @@ class NormalizeLoop:
             while True:
                 batches = await consumer.getmany(timeout_ms=200, max_records=s.normalize_batch)
                 if batches:
+                    await self._linger(consumer, batches)
                     await self._process(consumer, producer, batches, partitions)
         finally:
             await consumer.stop()
             await producer.stop()
+
+    async def _linger(
+        self,
+        consumer: AIOKafkaConsumer,
+        batches: dict[TopicPartition, list],  # type: ignore[type-arg]
+    ) -> None:
+        """Live traffic arrives a few records at a time: a small batch waits up to
+        `normalize_linger_ms` for more, so that one produce round trip and one commit serve
+        many webhooks instead of a handful (a backlog's batches are full and never wait)."""
+        s = self._settings
+        taken = sum(len(batch) for batch in batches.values())
+        if s.normalize_linger_ms <= 0 or taken >= s.normalize_batch // 2:
+            return
+        more = await consumer.getmany(timeout_ms=s.normalize_linger_ms, max_records=s.normalize_batch - taken)
+        for tp, batch in more.items():
+            batches.setdefault(tp, []).extend(batch)
 
     async def _process(
         self,

@@ -37,6 +37,9 @@ class WorkerSettings(KafkaSettings):
     )
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
+    normalize_linger_ms: int = Field(
+        default=10, ge=0, description="How long a small normalize batch waits for more webhooks (0: never)."
+    )
     batch_max_records: int = Field(
         default=100, ge=1, description="Records the track and channel agents take per batch (one broker round trip)."
     )
