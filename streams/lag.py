@@ -186,9 +186,20 @@ async def repair_stalled(
 
 async def _read_again(t: Topology, repairs: Counter, tp: TP, offset: int) -> None:
     """Count the repair and seek `tp` back to `offset`; seek_wait runs in the consumer's own
-    thread and resets its read offset for the partition, so the records are delivered again."""
+    thread and resets its read offset for the partition, so the records are delivered again.
+
+    A rebalance can take the partition away between the measurement and the seek: the new
+    owner reads it from the committed offset anyway, so that seek is dropped (an exception in
+    a Faust timer would crash the worker: the two-worker bench saw it)."""
+    if tp not in t.app.consumer.assignment() or t.app.rebalancing:
+        log.info("%s[%s]: not read again from %s, no longer assigned to this worker", tp.topic, tp.partition, offset)
+        return
+    try:
+        await t.app.consumer.seek_wait({tp: offset})
+    except (KafkaError, TimeoutError) as exc:  # IllegalStateError: unassigned meanwhile
+        log.warning("%s[%s]: not read again from %s (%r)", tp.topic, tp.partition, offset, exc)
+        return
     repairs.labels(topic=tp.topic).inc()
-    await t.app.consumer.seek_wait({tp: offset})
 
 
 def register_lag(t: Topology, registry: CollectorRegistry) -> None:

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+from typing import Any
+
 from aiokafka import TopicPartition
+from aiokafka.errors import IllegalStateError
 from faust.sensors.prometheus import FaustMetrics
+from faust.types import TP
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.settings import TopicNames
 from streams.app import WORKER_METRICS_PREFIX
-from streams.lag import LAG_GAUGE, LagProbe, lag_by_topic, lag_gauge, partition_offsets, refresh, worker_groups
+from streams.lag import (
+    LAG_GAUGE,
+    REPAIRS_COUNTER,
+    LagProbe,
+    _read_again,
+    lag_by_topic,
+    lag_gauge,
+    partition_offsets,
+    refresh,
+    repairs_counter,
+    worker_groups,
+)
 from streams.settings import WorkerSettings
 from streams.stalls import Offsets
 
@@ -78,3 +94,37 @@ async def test_an_unreachable_broker_leaves_the_last_values_and_raises_nothing()
     await refresh(_Measured({("sf-normalize", "raw"): 7}), gauge)
     await refresh(LagProbe(WorkerSettings(bootstrap_servers="127.0.0.1:1")), gauge)
     assert samples(registry) == {("sf-normalize", "raw"): 7.0}
+
+
+class _Consumer:
+    def __init__(self, assigned: set[TP], error: Exception | None = None) -> None:
+        self.assigned, self.error, self.seeks = assigned, error, []  # type: ignore[var-annotated]
+
+    def assignment(self) -> set[TP]:
+        return self.assigned
+
+    async def seek_wait(self, partitions: dict[TP, int]) -> None:
+        if self.error is not None:
+            raise self.error
+        self.seeks.append(partitions)
+
+
+def _topology(consumer: _Consumer) -> Any:
+    return SimpleNamespace(app=SimpleNamespace(consumer=consumer, rebalancing=False))
+
+
+async def test_a_partition_taken_away_before_its_re_read_is_left_to_its_new_owner() -> None:
+    # The two-worker bench: a rebalance between the lag measurement and the seek made
+    # seek_wait raise IllegalStateError inside a Faust timer, which crashed the worker.
+    registry = CollectorRegistry()
+    repairs = repairs_counter(registry)
+    tp = TP("events", 1)
+    gone = _Consumer(assigned=set())
+    await _read_again(_topology(gone), repairs, tp, 7)
+    assert gone.seeks == []
+    raced = _Consumer(assigned={tp}, error=IllegalStateError("No current assignment for partition"))
+    await _read_again(_topology(raced), repairs, tp, 7)
+    mine = _Consumer(assigned={tp})
+    await _read_again(_topology(mine), repairs, tp, 7)
+    assert mine.seeks == [{tp: 7}]
+    assert registry.get_sample_value(f"{REPAIRS_COUNTER}_total", {"topic": "events"}) == 1
