@@ -163,7 +163,7 @@ class _TrackIndexes:
             if partition not in assigned:
                 self.stuck.pop(partition, None)
                 dropped = self.expiries.pop(partition, None)
-                if dropped is not None and isinstance(dropped.expiries, DiskDeadlines):
+                if dropped is not None:
                     dropped.expiries.close()
                 self._seeded.discard(partition)
         at = now_ms()

@@ -55,11 +55,11 @@ class DiskDeadlines:
 
     def due(self, now: int) -> list[bytes]:
         """Keys with a deadline <= `now`, earliest first (a key once per due entry); they leave."""
-        self._flush()
+        self.flush()
         due: list[bytes] = []
-        bound = _DEADLINE.pack(max(now, 0) + 1) if now >= 0 else None
-        if bound is None:
+        if now < 0:
             return due
+        bound = _DEADLINE.pack(now + 1)
         it = self._db.iter()
         it.seek_to_first()
         batch = WriteBatch(raw_mode=True)
@@ -75,18 +75,15 @@ class DiskDeadlines:
             self._db.write(batch)
         return due
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
+        """Write what was set since the last flush (done before every `due`)."""
         if len(self._pending):
             self._db.write(self._pending)
             self._pending = WriteBatch(raw_mode=True)
 
-    def flush(self) -> None:
-        """Write what was set since the last flush (done before every `due`)."""
-        self._flush()
-
     def close(self, *, remove: bool = True) -> None:
         """Close the database (and remove it: it is rebuilt when the partition returns)."""
-        self._flush()
+        self.flush()
         self._db.close()
         if remove:
             Rdict.destroy(str(self._path))

@@ -26,6 +26,8 @@ class DeadlineSet(Protocol):
 
     def due(self, now: int) -> list[bytes]: ...
 
+    def close(self) -> None: ...
+
 
 class Deadlines:
     """At most one deadline per key; `due(now)` pops every key whose deadline is <= now."""
@@ -74,6 +76,9 @@ class Deadlines:
                 del deadline[key]
                 due.append(key)
         return due
+
+    def close(self) -> None:
+        """Nothing to release: the deadlines are in memory."""
 
     def _rebuild(self) -> None:
         self._heap = [(at, key) for key, at in self._deadline.items()]
