@@ -10,7 +10,6 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
@@ -29,7 +28,7 @@ from tests.chaos.harness import (
     verify,
     wait_tracked,
 )
-from tests.integration.helpers import wait_until
+from tests.integration.helpers import metrics_text, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -44,13 +43,8 @@ async def own_dir() -> AsyncIterator[Path]:
 
 async def receiver_metric(receiver: Process, name: str) -> float | None:
     """One unlabelled sample of the receiver's /metrics (None if it does not answer)."""
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-            http.get(f"{receiver.url}/metrics") as response,
-        ):
-            text = await response.text()
-    except (aiohttp.ClientError, TimeoutError):
+    text = await metrics_text(receiver.url)
+    if text is None:
         return None
     for line in text.splitlines():
         if line.startswith(f"{name} "):

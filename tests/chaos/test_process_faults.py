@@ -9,7 +9,6 @@ import signal
 import time
 from collections.abc import Callable
 
-import aiohttp
 import pytest
 
 from schemas.codec import codec
@@ -29,7 +28,7 @@ from tests.chaos.harness import (
     verify,
     wait_tracked,
 )
-from tests.integration.helpers import Records, read_topic, wait_until
+from tests.integration.helpers import Records, metrics_text, read_topic, wait_until
 
 pytestmark = [pytest.mark.chaos, pytest.mark.integration]
 
@@ -220,13 +219,8 @@ async def test_slow_consumer_paused_worker_lags_then_converges(
 
 async def consumer_lag(worker: Process, topic: str) -> int | None:
     """statusflow_worker_consumer_lag of `topic` on the worker's /metrics (None if unanswered)."""
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-            http.get(f"{worker.url}/metrics") as response,
-        ):
-            text = await response.text()
-    except (aiohttp.ClientError, TimeoutError):
+    text = await metrics_text(worker.url)
+    if text is None:
         return None
     samples = [
         line

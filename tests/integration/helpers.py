@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 T = TypeVar("T")
@@ -91,3 +92,15 @@ async def read_topic(
     finally:
         await consumer.stop()
     return records
+
+
+async def metrics_text(base_url: str) -> str | None:
+    """A process's GET /metrics page (None when it does not answer within 10 s)."""
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
+            http.get(f"{base_url}/metrics") as response,
+        ):
+            return await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return None

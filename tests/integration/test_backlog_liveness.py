@@ -34,7 +34,6 @@ import random
 import re
 import time
 
-import aiohttp
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -47,6 +46,7 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import reference_fold
 from tests.integration.conftest import WorkerFactory, WorkerProcess
+from tests.integration.helpers import metrics_text
 from tests.integration.test_pipeline import wait_for_table
 
 pytestmark = pytest.mark.integration
@@ -220,13 +220,8 @@ class CommitSampler:
 
 async def repairs_on_metrics(worker: WorkerProcess) -> float | None:
     """Stalled-partition repairs counted on the worker's /metrics (None: not answered or no such metric)."""
-    try:
-        async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=10)) as http,
-            http.get(f"{worker.url}/metrics") as response,
-        ):
-            text = await response.text()
-    except (aiohttp.ClientError, TimeoutError):
+    text = await metrics_text(worker.url)
+    if text is None:
         return None
     values = [
         float(line.rpartition(" ")[2])
