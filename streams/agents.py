@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import mode
 from faust.types import EventT, StreamT
+from prometheus_client import CollectorRegistry, Counter
 
 from schemas.codec import SchemaError, codec
 from streams.adapters.registry import Resolver
@@ -32,6 +33,7 @@ from streams.domain.deadlines import DeadlineSet
 from streams.domain.events import StatusEvent
 from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
+from streams.late import count_late, late_counter
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
@@ -86,8 +88,14 @@ async def _dead_letter(t: Topology, outbox: Outbox, record: EventT[bytes], reaso
     await outbox.send(t.dlq.get_topic_name(), [(key, value)])
 
 
-def register_agents(t: Topology, accept: Callable[[StatusEvent], bool], resolve: Resolver) -> None:
-    """Attach the stages; `accept` is the channels' status filter, `resolve` picks adapters."""
+def register_agents(
+    t: Topology,
+    accept: Callable[[StatusEvent], bool],
+    resolve: Resolver,
+    registry: CollectorRegistry | None = None,
+) -> None:
+    """Attach the stages; `accept` is the channels' status filter, `resolve` picks adapters,
+    `registry` is where the stages' own counters go (the worker's GET /metrics)."""
 
     def downstream_ready() -> bool:
         return not (t.app.rebalancing or t.app.in_recovery)
@@ -113,7 +121,7 @@ def register_agents(t: Topology, accept: Callable[[StatusEvent], bool], resolve:
                 await asyncio.get_running_loop().run_in_executor(None, child.stop)
 
     _register_track(t)
-    _register_channel(t)
+    _register_channel(t, late_counter(registry) if registry is not None else None)
 
 
 def _batches(stream: StreamT[bytes], t: Topology) -> AsyncIterator[Sequence[EventT[bytes]]]:
@@ -171,7 +179,7 @@ class _TrackIndexes:
             stuck, expiries = self.of(partition)
             for key, value in states(partition):
                 state = state_from_bytes(key, value)
-                stuck.note(key, state)
+                stuck.note(key, state, at)
                 expiries.note(key, state, at)
             self._seeded.add(partition)
 
@@ -236,7 +244,7 @@ class _Tracker:
         received_at = max((event.received_at for event in events), default=None)
         for key, state in plan.states.items():
             stuck, expiries = self.indexes.of(partition_of[key])
-            stuck.note(key, state)
+            stuck.note(key, state, received_at)
             expiries.note(key, state, received_at)
         await outbox.send(names.changes, plan.changes)
         await outbox.send(names.audit, plan.audits)
@@ -313,7 +321,7 @@ async def _retire(
     await outbox.send(t.settings.topics.changes, changes)
 
 
-def _register_channel(t: Topology) -> None:
+def _register_channel(t: Topology, late: Counter | None = None) -> None:
     names = t.settings.topics
     policy = t.settings.policy()
     alert_codec = codec("alert")
@@ -343,7 +351,13 @@ def _register_channel(t: Topology) -> None:
                     states[key] = (partition, state)
                 out = apply_signals(state, signals, policy, now_ms())
                 if out.dropped_late:
-                    log.info("channel %s: %s window partials arrived after the allowed lateness", key, out.dropped_late)
+                    log.warning(
+                        "channel %s: %s window partials (%s transitions) arrived after the allowed lateness",
+                        key,
+                        out.dropped_late,
+                        out.late_transitions,
+                    )
+                    count_late(late, "channel_windows", provider, out.late_transitions)
                 await outbox.send(
                     names.alerts, [(str(a["alert_key"]).encode(), alert_codec.encode(a)) for a in out.alerts]
                 )

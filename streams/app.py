@@ -21,12 +21,12 @@ def create_app(settings: WorkerSettings, channels: ChannelsConfig | None = None)
     """A Faust app with the worker's stages wired to the configured topics and channels."""
     topology = build_topology(settings)
     accept, resolve = stage_functions(channels)
-    register_agents(topology, accept, resolve)
-    register_views(topology)
     # GET /metrics: Faust's own sensors (agents' events, table operations, sends, rebalances) under
     # one fixed prefix, whatever the app id, in a registry of this app's own; plus the consumer
-    # lag of the worker's groups (streams/lag.py).
+    # lag of the worker's groups (streams/lag.py) and the stages' own counters (streams/late.py).
     registry = CollectorRegistry()
+    register_agents(topology, accept, resolve, registry)
+    register_views(topology)
     register_lag(topology, registry)
     setup_prometheus_sensors(topology.app, registry=registry, name_prefix=WORKER_METRICS_PREFIX)
     return topology.app

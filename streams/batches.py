@@ -18,6 +18,7 @@ from schemas.privacy import Privacy
 from streams.adapters.registry import Resolver, adapter_for
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
+from streams.domain.clock import bounded
 from streams.domain.events import StatusEvent
 from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
@@ -160,11 +161,15 @@ def plan_normalize(
         for event in kept:
             key = event.message_key.encode()
             plan.bundles.setdefault(key_partition(key, partitions), []).append(event)
-            signals.of(event.provider, event.channel).saw(event.occurred_at)
+            # A time stamped ahead of receipt moves the channel's watermark no further than
+            # the receipt allows; the event still counts in the window of its own time.
+            signals.of(event.provider, event.channel).saw(bounded(event.occurred_at, event.received_at))
         plan.events += len(kept)
         for channel_event in result.channel_events:
+            # A channel event's time moves the watermark too: bounded the same way.
+            channel_at = bounded(channel_event.occurred_at, raw.received_at if raw else None)
             signals.of(channel_event.provider, channel_event.channel).channel_events.append(
-                {"kind": channel_event.kind, "at": channel_event.occurred_at, "detail": channel_event.detail}
+                {"kind": channel_event.kind, "at": channel_at, "detail": channel_event.detail}
             )
         if result.dead_letter_reason is not None:
             plan.dead_letters.append(

@@ -2,9 +2,11 @@
 
 The channel agent (keyed by channel) feeds every signal of one channel through `apply` and
 calls `tick` on a timer. Windows live in event time: a channel's watermark is the latest event
-time it has seen; a window closes once the watermark passes its end plus a grace period, or
-once the channel has been idle for a while (so a quiet channel still reports), and is
-corrected with a new revision by late data until the watermark passes the allowed lateness.
+time it has seen, each bounded by the receipt time of its webhook (streams/domain/clock.py: a
+report stamped hours ahead must not make the following ones late); a window closes once the
+watermark passes its end plus a grace period, or once the channel has been idle for a while
+(so a quiet channel still reports), and is corrected with a new revision by late data until
+the watermark passes the allowed lateness; what comes later still is counted (Outputs).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import orjson
 
+from streams.domain import spike
 from streams.domain.alerting import AlertSpec
 from streams.domain.metrics import Scope, WindowAggregate, metric_record, window_start
 
@@ -71,6 +74,9 @@ class Outputs:
     alerts: list[dict[str, object]] = dataclasses.field(default_factory=list)
     metrics: list[dict[str, object]] = dataclasses.field(default_factory=list)
     dropped_late: int = 0
+    # Status transitions in the partials dropped as too late for every window: the worker
+    # counts them on its GET /metrics (streams/late.py), they never vanish silently.
+    late_transitions: int = 0
 
 
 def add_window(
@@ -79,6 +85,7 @@ def add_window(
     """Merge a partial aggregate; late data re-emits a corrected revision of a closed window."""
     if state.watermark >= start + policy.window_ms + policy.lateness_ms:
         out.dropped_late += 1
+        out.late_transitions += sum(agg.transitions.values())
         return
     entry = state.windows.get((scope.key, start))
     if entry is None:
@@ -225,22 +232,25 @@ def tick(state: ChannelState, policy: Policy, now: int) -> Outputs:
 
 
 def _spike(state: ChannelState, policy: Policy, out: Outputs) -> None:
+    """The failure-rate spike rule (streams/domain/spike.py) over the channel's recent windows."""
     horizon = state.watermark - policy.spike_windows * policy.window_ms
-    sent = failed = 0
-    for entry in state.windows.values():
-        if entry.scope.campaign is None and entry.start >= horizon:
-            sent += entry.agg.transitions["sent"]
-            failed += entry.agg.transitions["failed"]
-    volume = sent + failed
-    rate = failed / volume if volume else 0.0
-    if state.spike_firing_since is None and volume >= policy.spike_min_volume and rate >= policy.spike_threshold:
-        since = window_start(state.watermark, policy.window_ms)
-        state.spike_firing_since = since
-        out.alerts.append(_spike_alert(state, policy, "firing", rate=rate, volume=volume, since=since).to_record())
-    elif state.spike_firing_since is not None and rate < policy.spike_threshold:
-        since = state.spike_firing_since
-        state.spike_firing_since = None
-        out.alerts.append(_spike_alert(state, policy, "resolved", rate=rate, volume=volume, since=since).to_record())
+    measured = spike.measure(
+        entry.agg for entry in state.windows.values() if entry.scope.campaign is None and entry.start >= horizon
+    )
+    phase = spike.evaluate(
+        state.spike_firing_since is not None,
+        measured,
+        threshold=policy.spike_threshold,
+        min_volume=policy.spike_min_volume,
+    )
+    if phase is None:
+        return
+    if phase is spike.Phase.FIRING:
+        since = state.spike_firing_since = window_start(state.watermark, policy.window_ms)
+    else:
+        since, state.spike_firing_since = state.spike_firing_since or 0, None
+    rate, volume = measured.rate, measured.outcomes
+    out.alerts.append(_spike_alert(state, policy, phase.value, rate=rate, volume=volume, since=since).to_record())
 
 
 def _spike_alert(state: ChannelState, policy: Policy, phase: str, *, rate: float, volume: int, since: int) -> AlertSpec:
@@ -249,7 +259,8 @@ def _spike_alert(state: ChannelState, policy: Policy, phase: str, *, rate: float
         "failure_rate_spike",
         "critical" if phase == "firing" else "info",
         state.watermark,
-        f"failure rate {rate:.0%} over {volume} messages in {policy.spike_windows} windows "
+        f"failure rate {rate:.0%} of {volume} reported outcomes (delivered or failed) in "
+        f"{policy.spike_windows} windows "
         f"(threshold {policy.spike_threshold:.0%}): {phase}",
     )
     return dataclasses.replace(

@@ -108,7 +108,7 @@ def test_failure_rate_spike_fires_and_resolves() -> None:
     firing = [a for a in tick(state, policy, now=1).alerts if a["kind"] == "failure_rate_spike"]
     assert [a["state"] for a in firing] == ["firing"]
     good = WindowAggregate()
-    good.transitions.update({"sent": 200})
+    good.transitions.update({"sent": 200, "delivered": 200})
     add_window(state, Scope("meta", "shop"), 60_000, good, policy=policy, out=out)
     observe(state, 90_000, now=2)
     resolved = [a for a in tick(state, policy, now=3).alerts if a["kind"] == "failure_rate_spike"]

@@ -34,11 +34,16 @@ def test_replaying_old_data_uses_the_streams_own_time() -> None:
     assert index.due(wall_now=9_000 * HOUR, max_age_ms=HOUR) == [b"k1"]
 
 
-def test_messages_not_yet_sent_are_indexed_without_error() -> None:
+def test_messages_not_yet_sent_wait_in_their_own_progress_state() -> None:
+    # Vonage's `submitted` is queued and WPP's creation is created: their messages never
+    # reach `sent`, so they are watched in the state they wait in.
     index = StuckIndex()
-    index.note(b"k", merge(None, status_event(Status.QUEUED, 5 * HOUR, message_id="k")))
-    assert len(index) == 0
-    assert index.watermark == 5 * HOUR
+    index.note(b"vonage:q", merge(None, status_event(Status.QUEUED, 5 * HOUR, message_id="q")))
+    index.note(b"wpp:c", merge(None, status_event(Status.CREATED, 5 * HOUR + 1, message_id="c")))
+    assert len(index) == 2
+    assert index.watermark == 5 * HOUR + 1
+    assert index.due(wall_now=6 * HOUR, max_age_ms=HOUR) == [b"vonage:q"]
+    assert index.due(wall_now=6 * HOUR + 1, max_age_ms=HOUR) == [b"wpp:c"]
 
 
 def test_a_message_noted_many_times_comes_due_once() -> None:
@@ -69,3 +74,44 @@ def test_a_message_that_moved_on_leaves_the_index() -> None:
     assert len(index) == 0
     assert index.entries <= 2 * 1024  # stale entries are rebuilt away, not kept for an hour
     assert index.due(10**12, 60_000) == []
+
+
+def test_a_message_stuck_before_sent_alerts_as_stuck_in_queued() -> None:
+    queued = merge(None, status_event(Status.QUEUED, 10 * HOUR, message_id="v1", provider_status="submitted"))
+    alert = stuck_alert(queued, HOUR)
+    assert alert is not None
+    assert (alert.kind, alert.alert_key, alert.occurred_at) == ("stuck_in_queued", "stuck_in_queued:meta:v1", 11 * HOUR)
+    assert "still queued" in alert.detail
+    created = merge(queued, status_event(Status.CREATED, 10 * HOUR + 5, message_id="v1"))
+    again = stuck_alert(created, HOUR)
+    assert again is not None and again.kind == "stuck_in_queued"
+    assert again.to_record()["alert_id"] != alert.to_record()["alert_id"]  # a new wait, a new alert
+    delivered = merge(created, status_event(Status.DELIVERED, 12 * HOUR, message_id="v1"))
+    assert stuck_alert(delivered, HOUR) is None
+
+
+def test_a_message_that_reaches_sent_moves_from_queued_to_sent_in_the_index() -> None:
+    index = StuckIndex()
+    queued = merge(None, status_event(Status.QUEUED, 10 * HOUR, message_id="m"))
+    index.note(b"meta:m", queued)
+    index.note(b"meta:m", merge(queued, status_event(Status.SENT, 10 * HOUR + 30 * 60_000, message_id="m")))
+    assert index.due(wall_now=11 * HOUR, max_age_ms=HOUR) == []  # due at the sent time, not the queued one
+    assert index.due(wall_now=11 * HOUR + 30 * 60_000, max_age_ms=HOUR) == [b"meta:m"]
+
+
+def test_stuck_in_sent_alert_ids_are_unchanged() -> None:
+    sent = merge(None, status_event(Status.SENT, 10 * HOUR, message_id="m"))
+    alert = stuck_alert(sent, HOUR)
+    assert alert is not None
+    assert alert.id_parts == ("meta:m", "stuck_in_sent", 10 * HOUR)
+
+
+def test_an_event_stamped_ahead_of_receipt_does_not_drag_the_watermark() -> None:
+    # Replaying: one report stamped three hours ahead would make every message sent in the
+    # two hours before it "stuck" in stream time.
+    index = StuckIndex()
+    index.note(b"meta:a", merge(None, status_event(Status.SENT, 10 * HOUR, message_id="a")), received_at=10 * HOUR)
+    ahead = merge(None, status_event(Status.READ, 13 * HOUR, message_id="b"))
+    index.note(b"meta:b", ahead, received_at=10 * HOUR + 1_000)
+    assert index.watermark <= 10 * HOUR + 1_000 + 60_000
+    assert index.due(wall_now=9_000 * HOUR, max_age_ms=HOUR) == []
