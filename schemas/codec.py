@@ -132,6 +132,7 @@ SCHEMA_NAMES = (
     "dead_letter",
     "status_event_bundle",
     "channel_signals",
+    "cohort_funnel",
 )
 
 

@@ -23,6 +23,7 @@ class TopicNames(BaseSettings):
     dlq: str = "wa.webhooks.dlq"
     audit: str = "wa.audit"
     signals: str = "wa.channel.signals"
+    funnel: str = "wa.funnel"
 
     def prefixed(self, prefix: str) -> TopicNames:
         """The same names behind `prefix` (tests use one prefix per test)."""

@@ -32,6 +32,8 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "dlq": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "delete"},
     "audit": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
     "signals": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
+    # Cohort funnel upserts: compaction keeps the last record per cohort, which is the truth.
+    "funnel": {"retention.ms": "-1", "cleanup.policy": "compact"},
 }
 
 

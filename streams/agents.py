@@ -26,13 +26,23 @@ from prometheus_client import CollectorRegistry, Counter
 
 from schemas.codec import SchemaError, codec
 from streams.adapters.registry import Resolver
-from streams.batches import ChannelSignals, decode_signals, now_ms, plan_track, retire_bundles, stuck_signals
+from streams.batches import (
+    ChannelSignals,
+    decode_signals,
+    expiry_signals,
+    now_ms,
+    plan_track,
+    retire_bundles,
+    stuck_signals,
+)
 from streams.disk_deadlines import DiskDeadlines
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
 from streams.domain.deadlines import DeadlineSet
 from streams.domain.events import StatusEvent
+from streams.domain.lattice import MessageState
 from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
+from streams.funnel_stage import FunnelStage
 from streams.late import count_late, late_counter
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
@@ -198,6 +208,7 @@ class _Tracker:
     def __init__(self, t: Topology) -> None:
         self._t = t
         self._window_ms = t.settings.window_s * 1000
+        self._cohort_ms = t.settings.cohort_s * 1000
         self._stuck_after_ms = t.settings.stuck_after_s * 1000
         self.indexes = _TrackIndexes(t.settings.retention(), _expiries_backend(t))
         self._writer: TableWriter | None = None
@@ -238,7 +249,7 @@ class _Tracker:
 
     async def _track(self, events: list[StatusEvent], partition_of: dict[bytes, int], outbox: Outbox) -> None:
         writer, names = self.writer, self._t.settings.topics
-        plan = plan_track(events, lambda key: writer.get(partition_of[key], key), self._window_ms)
+        plan = plan_track(events, lambda key: writer.get(partition_of[key], key), self._window_ms, self._cohort_ms)
         for key, value in plan.writes.items():
             outbox.add(await writer.set(partition_of[key], key, value))
         received_at = max((event.received_at for event in events), default=None)
@@ -304,6 +315,7 @@ async def _retire(
     """Delete messages whose retention has passed (tombstones in the changelog); unfinished ones
     get an `expired` change. Runs inside the track agent: the keys hash to the record's partition."""
     changes: list[tuple[bytes | None, bytes]] = []
+    expired: list[MessageState] = []
     change_codec = codec("status_change")
     _, expiries = indexes.of(partition)
     now = expiries.watermark
@@ -318,7 +330,10 @@ async def _retire(
         indexes.forget(partition, key)
         if state.status not in FINISHED:
             changes.append((key, change_codec.encode(expired_record(state, now))))
+            expired.append(state)
     await outbox.send(t.settings.topics.changes, changes)
+    # Their cohorts count them as expired instead of pending.
+    await outbox.send(t.settings.topics.signals, expiry_signals(expired, t.settings.cohort_s * 1000))
 
 
 def _register_channel(t: Topology, late: Counter | None = None) -> None:
@@ -331,6 +346,7 @@ def _register_channel(t: Topology, late: Counter | None = None) -> None:
     async def channel_agent(stream: StreamT[bytes]) -> None:
         outbox = Outbox(t)
         writer = TableWriter(t.app, t.channels)
+        funnel = FunnelStage(t)
         async for batch in _batches(stream, t):
             # Each channel's state is read once and written once per batch, however many
             # signals records it had.
@@ -350,6 +366,10 @@ def _register_channel(t: Topology, late: Counter | None = None) -> None:
                     state = from_bytes(current) if current is not None else ChannelState(provider, channel)
                     states[key] = (partition, state)
                 out = apply_signals(state, signals, policy, now_ms())
+                if signals.funnel:
+                    funnel.fold(
+                        partition, record.message.offset, provider=provider, channel=channel, deltas=signals.funnel
+                    )
                 if out.dropped_late:
                     log.warning(
                         "channel %s: %s window partials (%s transitions) arrived after the allowed lateness",
@@ -367,8 +387,10 @@ def _register_channel(t: Topology, late: Counter | None = None) -> None:
                 )
             for key, (partition, state) in states.items():
                 outbox.add(await writer.set(partition, key, to_bytes(state)))
+            await funnel.flush(outbox)
             await outbox.flush()
             await writer.persisted()
+            await funnel.persisted()
 
     @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def tick_channels() -> None:

@@ -20,6 +20,8 @@ from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.clock import bounded
 from streams.domain.events import StatusEvent
+from streams.domain.funnel import DEFAULT_COHORT_MS, Cohort, Counts
+from streams.domain.funnel import delta as funnel_delta
 from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
 from streams.domain.stuck import stuck_alert
@@ -49,6 +51,7 @@ class ChannelSignals:
     channel_events: list[dict[str, object]] = dataclasses.field(default_factory=list)
     windows: dict[tuple[str | None, int], WindowAggregate] = dataclasses.field(default_factory=dict)
     alerts: list[bytes] = dataclasses.field(default_factory=list)
+    funnel: dict[tuple[str | None, int], Counts] = dataclasses.field(default_factory=dict)
 
     @property
     def key(self) -> bytes:
@@ -74,6 +77,10 @@ class ChannelSignals:
                     for (campaign, start), agg in self.windows.items()
                 ],
                 "alerts": self.alerts,
+                "funnel": [
+                    {"campaign": campaign, "cohort_start": start, "counts": dict(counts)}
+                    for (campaign, start), counts in self.funnel.items()
+                ],
             }
         )
 
@@ -93,6 +100,7 @@ def decode_signals(data: bytes) -> tuple[str, str, ChannelSignalsView]:
             for w in record["windows"]
         ],
         alerts=[alert_codec.decode(a) for a in record["alerts"]],
+        funnel=[(f["campaign"], f["cohort_start"], f["counts"]) for f in record["funnel"]],
     )
     return provider, channel, view
 
@@ -249,7 +257,27 @@ def stuck_signals(states: Iterable[MessageState], max_age_ms: int) -> list[Keyed
     return signals.encoded()
 
 
-def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | None], window_ms: int) -> TrackPlan:
+def expiry_signals(states: Iterable[MessageState], cohort_ms: int) -> list[Keyed]:
+    """ChannelSignals moving messages that leave the table unfinished from pending to expired."""
+    cohorts: dict[Cohort, Counts] = {}
+    for state in states:
+        funnel_delta(state, state, cohort_ms, expired=True, into=cohorts)
+    signals = _SignalsByChannel()
+    _add_funnel(signals, cohorts)
+    return signals.encoded()
+
+
+def _add_funnel(signals: _SignalsByChannel, cohorts: dict[Cohort, Counts]) -> None:
+    for cohort, counts in cohorts.items():
+        signals.of(cohort.provider, cohort.channel).funnel[(cohort.campaign, cohort.start)] = counts
+
+
+def plan_track(
+    events: Iterable[StatusEvent],
+    lookup: Callable[[bytes], bytes | None],
+    window_ms: int,
+    cohort_ms: int = DEFAULT_COHORT_MS,
+) -> TrackPlan:
     """Fold a bundle into the table; each key is written once, however many events it had."""
     plan = TrackPlan()
     signals = _SignalsByChannel()
@@ -257,6 +285,7 @@ def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | 
     alert_codec = codec("alert")
     cache: dict[bytes, bytes | None] = {}
     windows: dict[tuple[str, str], dict[tuple[Scope, int], WindowAggregate]] = {}
+    cohorts: dict[Cohort, Counts] = {}
     at = now_ms()
     for event in events:
         key = event.message_key.encode()
@@ -288,10 +317,12 @@ def plan_track(events: Iterable[StatusEvent], lookup: Callable[[bytes], bytes | 
         plan.changes.append((key, change_codec.encode(tracked.change)))
         channel = signals.of(event.provider, event.channel)
         contributions(before, tracked.state, window_ms, windows.setdefault((event.provider, event.channel), {}))
+        funnel_delta(before, tracked.state, cohort_ms, into=cohorts)
         channel.alerts.extend(alert_codec.encode(a.to_record()) for a in message_alerts(before, tracked.state))
     for (provider, channel_name), aggregates in windows.items():
         target = signals.of(provider, channel_name)
         for (scope, start), agg in aggregates.items():
             target.windows[(scope.campaign, start)] = agg
+    _add_funnel(signals, cohorts)
     plan.signals = signals.encoded()
     return plan

@@ -53,6 +53,9 @@ class WorkerSettings(KafkaSettings):
         default=True, description="Run the normalize stage in a child process (a second core) instead of in-loop."
     )
     window_s: int = Field(default=60, ge=1, description="Metric window (tumbling, event time).")
+    cohort_s: int = Field(
+        default=3600, ge=1, description="Send-cohort length: a message counts in the cohort of its first event time."
+    )
     window_grace_s: int = Field(default=5, ge=0, description="Wait after a window's end before publishing it.")
     lateness_s: int = Field(default=300, ge=0, description="Late data corrects a window for this long.")
     idle_close_s: int = Field(default=10, ge=1, description="A quiet channel publishes its open windows after this.")

@@ -14,6 +14,10 @@ from streams.table_store import register as register_memory_store
 
 STATE_TABLE = "message_state"
 CHANNEL_TABLE = "channel_state"
+# Send-cohort rows, keyed by cohort (streams/domain/funnel.py) but stored in the partition of
+# their channel's key: the channel agent, which owns that partition of wa.channel.signals,
+# is their only writer, and one worker holds all of a channel's cohorts.
+COHORT_TABLE = "cohort_funnel"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +34,10 @@ class Topology:
     alerts: TopicT
     metrics: TopicT
     signals: TopicT
+    funnel: TopicT
     states: TableT[bytes, bytes | None]
     channels: TableT[bytes, bytes | None]
+    cohorts: TableT[bytes, bytes | None]
 
 
 def build_topology(settings: WorkerSettings) -> Topology:
@@ -91,6 +97,7 @@ def build_topology(settings: WorkerSettings) -> Topology:
         alerts=topic(names.alerts),
         metrics=topic(names.metrics),
         signals=topic(names.signals),
+        funnel=topic(names.funnel),
         states=app.Table(
             STATE_TABLE,
             default=None,
@@ -101,6 +108,14 @@ def build_topology(settings: WorkerSettings) -> Topology:
         ),
         channels=app.Table(
             CHANNEL_TABLE,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=store_options,
+        ),
+        cohorts=app.Table(
+            COHORT_TABLE,
             default=None,
             key_type=bytes,
             value_type=bytes,

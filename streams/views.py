@@ -10,9 +10,12 @@ from yarl import URL
 
 from streams.domain.channel import from_bytes as channel_from_bytes
 from streams.domain.channel import view as channel_view
+from streams.domain.funnel import funnel_view, parse_instant
+from streams.funnel_stage import channel_rows
 from streams.partitioning import key_partition
 from streams.records import state_from_bytes, state_view
-from streams.topology import CHANNEL_TABLE, STATE_TABLE, Topology
+from streams.table_writes import TableWriter
+from streams.topology import CHANNEL_TABLE, COHORT_TABLE, STATE_TABLE, Topology
 
 log = logging.getLogger(__name__)
 
@@ -80,6 +83,37 @@ def register_views(t: Topology) -> None:
             if current is None:
                 return self.json({"error": "unknown channel", "channel_key": key.decode()}, status=404)
             return self.json(channel_view(channel_from_bytes(current), t.settings.policy()))
+
+    @app.page("/funnel/{provider}/{channel}")
+    class FunnelView(View):
+        """GET a channel's send-cohort funnel: `campaign=`, `since=`, `until=` (epoch ms or ISO
+        8601) select the cohorts whose start is in [since, until). The worker that owns the
+        channel's cohort rows answers; any other one forwards the request to it."""
+
+        async def get(self, request: Request, provider: str, channel: str) -> Response:
+            query = request.query
+            try:
+                since = parse_instant(query["since"]) if query.get("since") else None
+                until = parse_instant(query["until"]) if query.get("until") else None
+            except ValueError as exc:
+                return self.json({"error": f"since/until: epoch ms or ISO 8601 ({exc})"}, status=400)
+            key = f"{provider}:{channel}".encode()
+            owner = owner_url(t, key, COHORT_TABLE)
+            if owner is not None:
+                return await proxy(owner, request)
+            rows = channel_rows(
+                TableWriter(app, t.cohorts), key_partition(key, t.settings.partitions), provider, channel
+            )
+            view = funnel_view(
+                provider,
+                channel,
+                rows,
+                t.settings.cohort_s * 1000,
+                campaign=query.get("campaign") or None,
+                since=since,
+                until=until,
+            )
+            return self.json(view)
 
     @app.page("/readyz")
     class Ready(View):

@@ -153,6 +153,9 @@ class ChannelSignalsView:
     channel_events: list[tuple[str, int, str | None]] = dataclasses.field(default_factory=list)
     windows: list[tuple[Scope, int, WindowAggregate]] = dataclasses.field(default_factory=list)
     alerts: list[dict[str, object]] = dataclasses.field(default_factory=list)
+    # Send-cohort deltas (campaign, cohort start, signed counts): folded into the cohort table
+    # beside the channel state (streams/funnel_stage.py), not into it.
+    funnel: list[tuple[str | None, int, dict[str, int]]] = dataclasses.field(default_factory=list)
 
 
 def channel_event(state: ChannelState, kind: str, at: int, detail: str | None, out: Outputs) -> None:

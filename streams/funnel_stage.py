@@ -1,0 +1,90 @@
+"""The cohort table's I/O: the channel agent folds funnel deltas here and publishes the upserts.
+
+Funnel deltas travel on wa.channel.signals, keyed by channel, so all of a channel's deltas
+arrive in order in one partition, consumed by one channel agent. Its cohort rows are stored in
+that same partition of the cohort table (whatever their own key hashes to), so the worker that
+owns a channel's signals owns all its cohorts, and answers GET /funnel for it. Each row
+remembers the offset of the last signals record folded into it: a batch read again after a
+restart (its rows stored, its offsets not yet committed) is not counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Iterable, Mapping
+from typing import Protocol
+
+from schemas.codec import codec
+from streams.domain.funnel import CohortRow, fold
+from streams.table_writes import TableWriter
+from streams.topology import Topology
+
+
+class Outbox(Protocol):
+    """What the stage needs of the agent's outbox (streams/agents.py)."""
+
+    def add(self, delivery: Awaitable[object]) -> None: ...
+
+    async def send(self, topic: str, items: Iterable[tuple[bytes | None, bytes]]) -> None: ...
+
+
+class FunnelStage:
+    """One channel agent's cohort rows: folded per record, stored and published per batch."""
+
+    def __init__(self, t: Topology) -> None:
+        self._t = t
+        self._cohort_ms = t.settings.cohort_s * 1000
+        self._codec = codec("cohort_funnel")
+        self._writer: TableWriter | None = None
+        self._batch: dict[int, dict[str, CohortRow]] = {}
+
+    @property
+    def writer(self) -> TableWriter:
+        # The producer exists once the app has started: make the writer at first use.
+        if self._writer is None:
+            self._writer = TableWriter(self._t.app, self._t.cohorts)
+        return self._writer
+
+    def fold(
+        self,
+        partition: int,
+        offset: int,
+        *,
+        provider: str,
+        channel: str,
+        deltas: Iterable[tuple[str | None, int, Mapping[str, int]]],
+    ) -> None:
+        """Fold one signals record's deltas into this batch's rows of its partition."""
+        rows = self._batch.setdefault(partition, {})
+
+        def load(key: str) -> CohortRow | None:
+            value = self.writer.get(partition, key.encode())
+            return CohortRow.from_bytes(value) if value is not None else None
+
+        fold(rows, load, provider=provider, channel=channel, deltas=deltas, offset=offset)
+
+    async def flush(self, outbox: Outbox) -> None:
+        """Publish the batch's touched cohorts and store their rows (deliveries in the outbox)."""
+        batch, self._batch = self._batch, {}
+        records: list[tuple[bytes | None, bytes]] = []
+        for partition, rows in batch.items():
+            for key, row in rows.items():
+                records.append((key.encode(), self._codec.encode(row.publish(self._cohort_ms))))
+                outbox.add(await self.writer.set(partition, key.encode(), row.to_bytes()))
+        await outbox.send(self._t.settings.topics.funnel, records)
+
+    async def persisted(self) -> None:
+        """Once the batch's deliveries are acknowledged."""
+        if self._writer is not None:
+            await self._writer.persisted()
+
+
+def channel_rows(writer: TableWriter, partition: int, provider: str, channel: str) -> list[CohortRow]:
+    """Every cohort row of one channel (both scopes) in the partition holding them."""
+    prefix = f"{provider}:{channel}".encode()
+    rows = []
+    for key, value in writer.items(partition):
+        if key.startswith(prefix) and key[len(prefix) : len(prefix) + 1] in {b"@", b"#"}:
+            row = CohortRow.from_bytes(value)
+            if (row.cohort.provider, row.cohort.channel) == (provider, channel):
+                rows.append(row)
+    return rows
