@@ -64,7 +64,7 @@ class WorkerSettings(KafkaSettings):
     spike_min_volume: int = Field(default=20, ge=1, description="Messages needed before a spike can fire.")
     spike_windows: int = Field(default=5, ge=1, description="Windows in the sliding failure-rate spike window.")
     dead_letter_threshold: int = Field(default=10, ge=1, description="Dead letters per window that raise an alert.")
-    stuck_after_s: int = Field(default=3600, ge=1, description="A message in sent this long without delivery alerts.")
+    stuck_after_s: int = Field(default=3600, ge=1, description="Age in queued, created or sent that alerts as stuck.")
     retention_finished_s: int = Field(
         default=7 * 86400, ge=1, description="Read or failed messages leave the table after this."
     )
