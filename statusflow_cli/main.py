@@ -58,11 +58,20 @@ def render(value: bytes, key: bytes | None) -> dict[str, Any] | None:
     return {"schema": schema, "key": key.decode("utf-8", "replace") if key else None, **clean}
 
 
+def concerns(record: dict[str, Any], message: str) -> bool:
+    """Whether a record is about this message (a key `provider:id`, or an id alone): its own
+    key or id, or one of the message keys an audit record names."""
+    keys = [record.get("message_key"), *(record.get("message_keys") or ())]
+    if message in (*keys, record.get("message_id")):
+        return True
+    return any(isinstance(k, str) and k.partition(":")[2] == message for k in keys)
+
+
 def matches(record: dict[str, Any], args: argparse.Namespace) -> bool:
     """The --channel, --message and --kind filters."""
     if args.channel and record.get("channel") != args.channel:
         return False
-    if args.message and args.message not in (record.get("message_key"), record.get("message_id")):
+    if args.message and not concerns(record, args.message):
         return False
     return not (args.kind and record.get("kind") != args.kind)
 

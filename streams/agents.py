@@ -44,10 +44,11 @@ from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
 from streams.funnel_stage import FunnelStage
 from streams.late import count_late, late_counter
+from streams.message_ids import MessageIds
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
-from streams.records import bundle_from_avro, state_from_bytes
+from streams.records import Bundle, bundle_parts_from_avro, state_from_bytes
 from streams.table_writes import TableWriter
 from streams.topology import Topology
 from streams.tracker import expired_record
@@ -212,6 +213,7 @@ class _Tracker:
         self._stuck_after_ms = t.settings.stuck_after_s * 1000
         self.indexes = _TrackIndexes(t.settings.retention(), _expiries_backend(t))
         self._writer: TableWriter | None = None
+        self.ids = MessageIds(t, lambda: self.writer, self.indexes.of)
 
     @property
     def writer(self) -> TableWriter:
@@ -231,16 +233,29 @@ class _Tracker:
         partition_of: dict[bytes, int] = {}
         for record in batch:
             try:
-                events, retire = bundle_from_avro(record.value)
+                bundle = bundle_parts_from_avro(record.value)
             except SchemaError as exc:
                 await _dead_letter(self._t, outbox, record, f"undecodable event bundle: {exc}")
                 continue
             partition = record.message.partition
-            if retire:
+            if bundle.retire or bundle.aliases or bundle.merges:
                 if pending:
                     await self._track(pending, partition_of, outbox)
                     pending, partition_of = [], {}
-                await _retire(self._t, retire, self.indexes, writer=self.writer, outbox=outbox, partition=partition)
+                if bundle.retire:
+                    await _retire(
+                        self._t,
+                        bundle.retire,
+                        self.indexes,
+                        writer=self.writer,
+                        outbox=outbox,
+                        partition=partition,
+                        ids=self.ids,
+                    )
+                await self._correlate(bundle, partition, outbox)
+            # Reports keyed by a known alias go on to their message's partition (streams/message_ids.py).
+            events, notes = await self.ids.route(bundle.events, bundle.notes, partition, outbox)
+            await self.ids.notes(notes, partition, outbox)
             for event in events:
                 partition_of[event.message_key.encode()] = partition
             pending.extend(events)
@@ -260,6 +275,17 @@ class _Tracker:
         await outbox.send(names.changes, plan.changes)
         await outbox.send(names.audit, plan.audits)
         await outbox.send(names.signals, plan.signals)
+        await self.ids.remember(plan.history, partition_of, outbox)
+        await self.ids.tell(events, outbox)
+
+    async def _correlate(self, bundle: Bundle, partition: int, outbox: Outbox) -> None:
+        """Aliases to record on this partition, and states tracked under aliases to join here."""
+        if bundle.aliases:
+            await self.ids.record(bundle.aliases, partition, outbox)
+        if bundle.merges:
+            changes = await self.ids.merge(bundle.merges, partition, outbox)
+            change_codec = codec("status_change")
+            await outbox.send(self._t.settings.topics.changes, [(k, change_codec.encode(c)) for k, c in changes])
 
     async def check(self) -> None:
         """Stuck messages become alerts (via the channel agent); messages past their retention
@@ -297,6 +323,7 @@ def _register_track(t: Topology) -> None:
             await tracker.batch(batch, outbox)
             await outbox.flush()
             await tracker.writer.persisted()
+            await tracker.ids.persisted()
 
     @t.app.timer(interval=t.settings.tick_interval_s)  # type: ignore[untyped-decorator]
     async def find_stuck_messages() -> None:
@@ -311,9 +338,11 @@ async def _retire(
     writer: TableWriter,
     outbox: Outbox,
     partition: int,
+    ids: MessageIds,
 ) -> None:
     """Delete messages whose retention has passed (tombstones in the changelog); unfinished ones
-    get an `expired` change. Runs inside the track agent: the keys hash to the record's partition."""
+    get an `expired` change. Runs inside the track agent: the keys hash to the record's partition.
+    A message's history leaves with it; aliases and dead-letter-only histories have their own."""
     changes: list[tuple[bytes | None, bytes]] = []
     expired: list[MessageState] = []
     change_codec = codec("status_change")
@@ -322,11 +351,13 @@ async def _retire(
     for key in keys:
         value = writer.get(partition, key)
         if value is None:
+            await ids.expire(partition, key, now, outbox)
             continue
         state = state_from_bytes(key, value)
         if indexes.retention.expiry(state) > now:
             continue  # it changed since it was indexed
         outbox.add(await writer.delete(partition, key))
+        await ids.retired(partition, key, outbox)
         indexes.forget(partition, key)
         if state.status not in FINISHED:
             changes.append((key, change_codec.encode(expired_record(state, now))))

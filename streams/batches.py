@@ -16,12 +16,14 @@ from collections.abc import Callable, Iterable
 from schemas.codec import codec
 from schemas.privacy import Privacy
 from streams.adapters.registry import Resolver, adapter_for
+from streams.adapters.salvage import message_keys
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.clock import bounded
 from streams.domain.events import StatusEvent
 from streams.domain.funnel import DEFAULT_COHORT_MS, Cohort, Counts
 from streams.domain.funnel import delta as funnel_delta
+from streams.domain.history import DEAD_LETTERED, Entry, event_entry
 from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
 from streams.domain.stuck import stuck_alert
@@ -130,22 +132,25 @@ class NormalizePlan:
     """Records the normalize stage produces for one batch."""
 
     bundles: dict[int, list[StatusEvent]] = dataclasses.field(default_factory=dict)
+    # History notes (schemas/status_event_bundle.avsc HistoryNote) of dead letters whose
+    # message ids could be read, by the partition of their message key.
+    notes: dict[int, list[dict[str, object]]] = dataclasses.field(default_factory=dict)
     dead_letters: list[Keyed] = dataclasses.field(default_factory=list)
     audits: list[Keyed] = dataclasses.field(default_factory=list)
     signals: list[Keyed] = dataclasses.field(default_factory=list)
     events: int = 0
 
     def encoded_bundles(self) -> list[tuple[int, bytes, bytes]]:
-        """(partition, key, value) of each event bundle; the key is the first event's key."""
+        """(partition, key, value) of each event bundle; the key is its first message key."""
         bundle_codec = codec("status_event_bundle")
-        return [
-            (
-                partition,
-                events[0].message_key.encode(),
-                bundle_codec.encode({"events": [event_to_record(e) for e in events]}),
-            )
-            for partition, events in self.bundles.items()
-        ]
+        encoded = []
+        for partition in {**self.bundles, **self.notes}:
+            events = self.bundles.get(partition, [])
+            notes = self.notes.get(partition, [])
+            key = events[0].message_key if events else str(notes[0]["message_key"])
+            value = bundle_codec.encode({"events": [event_to_record(e) for e in events], "notes": notes})
+            encoded.append((partition, key.encode(), value))
+        return encoded
 
 
 def plan_normalize(
@@ -166,6 +171,7 @@ def plan_normalize(
         provider = raw.provider if raw else "unknown"
         channel = raw.channel if raw else "unknown"
         kept = [e for e in result.events if accept(e)]
+        keys = tuple(dict.fromkeys(e.message_key for e in result.events))
         for event in kept:
             key = event.message_key.encode()
             plan.bundles.setdefault(key_partition(key, partitions), []).append(event)
@@ -196,6 +202,18 @@ def plan_normalize(
             )
             if raw is not None:
                 signals.of(provider, channel).dead_letters += 1
+                keys = message_keys(raw)
+                for message in keys:
+                    plan.notes.setdefault(key_partition(message.encode(), partitions), []).append(
+                        {
+                            "message_key": message,
+                            "request_id": request_id,
+                            "received_at": raw.received_at,
+                            "provider_status": None,
+                            "outcome": DEAD_LETTERED,
+                            "detail": result.dead_letter_reason,
+                        }
+                    )
         filtered = len(result.events) - len(kept)
         detail = result.dead_letter_reason or (f"{filtered} events filtered by the channel" if filtered else None)
         plan.audits.append(
@@ -211,6 +229,7 @@ def plan_normalize(
                     detail=detail,
                     events_found=len(result.events),
                     events_ignored=result.ignored + filtered,
+                    message_keys=keys,
                 ),
             )
         )
@@ -228,6 +247,15 @@ class TrackPlan:
     audits: list[Keyed] = dataclasses.field(default_factory=list)
     signals: list[Keyed] = dataclasses.field(default_factory=list)
     outcomes: dict[str, int] = dataclasses.field(default_factory=dict)
+    # What each tracked event did, for its message's history (streams/domain/history.py).
+    history: dict[bytes, list[Entry]] = dataclasses.field(default_factory=dict)
+
+
+def _keys_of(event: StatusEvent) -> tuple[str, ...]:
+    """The message's key, and the alias it arrived under when it was re-keyed."""
+    if event.correlation_id and event.correlation_id != event.message_id:
+        return (event.message_key, f"{event.provider}:{event.correlation_id}")
+    return (event.message_key,)
 
 
 def retire_bundles(keys: Iterable[bytes], partitions: int) -> list[tuple[int, bytes, bytes]]:
@@ -293,6 +321,8 @@ def plan_track(
         before = state_from_bytes(key, current) if current is not None else None
         tracked = track(before, event)
         plan.outcomes[tracked.outcome.value] = plan.outcomes.get(tracked.outcome.value, 0) + 1
+        if tracked.outcome is not Outcome.IGNORED:
+            plan.history.setdefault(key, []).append(event_entry(event, tracked.outcome.value))
         if state_changed(before, tracked):
             cache[key] = plan.writes[key] = state_to_bytes(tracked.state)
             plan.states[key] = tracked.state
@@ -310,6 +340,7 @@ def plan_track(
                             at=at,
                             detail=event.message_key,
                             discriminator=event.event_id,
+                            message_keys=_keys_of(event),
                         ),
                     )
                 )

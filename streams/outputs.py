@@ -28,8 +28,12 @@ def audit_record(
     events_found: int = 0,
     events_ignored: int = 0,
     discriminator: str = "",
+    message_keys: tuple[str, ...] | list[str] = (),
 ) -> bytes:
-    """An AuditRecord; its id is the request, the stage and (for per-event audits) the event."""
+    """An AuditRecord; its id is the request, the stage and (for per-event audits) the event.
+
+    `message_keys` names the messages the webhook concerns, so that one message's story can be
+    found on wa.audit (`statusflow tail audit --message K`)."""
     return codec("audit_record").encode(
         {
             "audit_id": f"{request_id}:{stage}:{discriminator}",
@@ -44,6 +48,7 @@ def audit_record(
             "events_found": events_found,
             "events_ignored": events_ignored,
             "payload_excerpt": None,
+            "message_keys": list(message_keys),
         }
     )
 

@@ -59,6 +59,29 @@ def bundle_from_avro(data: bytes) -> tuple[list[StatusEvent], list[bytes]]:
     return [event_from_record(r) for r in record["events"]], [k.encode() for k in record["retire"]]
 
 
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bundle:
+    """Everything a StatusEventBundle asks of the track stage (schemas/status_event_bundle.avsc)."""
+
+    events: list[StatusEvent]
+    retire: list[bytes]
+    aliases: list[dict[str, Any]]
+    merges: list[dict[str, Any]]
+    notes: list[dict[str, Any]]
+
+
+def bundle_parts_from_avro(data: bytes) -> Bundle:
+    """A StatusEventBundle, every part of it (raises SchemaError)."""
+    record = codec("status_event_bundle").decode(data)
+    return Bundle(
+        events=[event_from_record(r) for r in record["events"]],
+        retire=[k.encode() for k in record["retire"]],
+        aliases=record["aliases"],
+        merges=record["merges"],
+        notes=record["notes"],
+    )
+
+
 def state_to_bytes(state: MessageState) -> bytes:
     """MessageState → compact table value.
 

@@ -71,6 +71,9 @@ class WorkerSettings(KafkaSettings):
     retention_unfinished_s: int = Field(
         default=30 * 86400, ge=1, description="Other messages leave (as expired) after this."
     )
+    history_limit: int = Field(
+        default=50, ge=0, description="Webhooks kept per message for GET /messages/…/history (0: no history)."
+    )
     lag_interval_s: float = Field(default=5.0, gt=0, description="How often the consumer-lag gauge is measured.")
     stalled_partition_s: float = Field(
         default=30.0,

@@ -18,6 +18,11 @@ CHANNEL_TABLE = "channel_state"
 # their channel's key: the channel agent, which owns that partition of wa.channel.signals,
 # is their only writer, and one worker holds all of a channel's cohorts.
 COHORT_TABLE = "cohort_funnel"
+# One message under several ids (streams/message_ids.py): `provider:alias id` → canonical key,
+# on the alias's partition, so a report keyed by the alias finds it where it lands.
+ALIAS_TABLE = "message_alias"
+# Each message's last webhooks (streams/domain/history.py), co-partitioned with its state.
+HISTORY_TABLE = "message_history"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +43,8 @@ class Topology:
     states: TableT[bytes, bytes | None]
     channels: TableT[bytes, bytes | None]
     cohorts: TableT[bytes, bytes | None]
+    aliases: TableT[bytes, bytes | None]
+    history: TableT[bytes, bytes | None]
 
 
 def build_topology(settings: WorkerSettings) -> Topology:
@@ -116,6 +123,22 @@ def build_topology(settings: WorkerSettings) -> Topology:
         ),
         cohorts=app.Table(
             COHORT_TABLE,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=store_options,
+        ),
+        aliases=app.Table(
+            ALIAS_TABLE,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=store_options,
+        ),
+        history=app.Table(
+            HISTORY_TABLE,
             default=None,
             key_type=bytes,
             value_type=bytes,

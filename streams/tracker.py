@@ -105,3 +105,22 @@ def _record(
         "error_title": failure.error_title if failure else None,
         "anomaly": state.anomaly,
     }
+
+
+def moved_record(before: MessageState | None, after: MessageState, alias_key: str) -> dict[str, object] | None:
+    """The StatusChange of a state joined from what was tracked under an alias of the message
+    (streams/domain/aliases.py), None when the join reports nothing new."""
+    if after.status is None or (before is not None and same_report(before, after)):
+        return None
+    times = _times(after)
+    fingerprint = "|".join(f"{k}={v}" for k, v in sorted(times.items()))
+    digest = hashlib.blake2b(f"{after.message_key}|{fingerprint}".encode(), digest_size=12)
+    previous = before.status.value if before and before.status else None
+    return _record(
+        after,
+        times,
+        change_id=digest.hexdigest(),
+        previous=previous,
+        status=after.status.value,
+        event_id=f"alias:{alias_key}",
+    )

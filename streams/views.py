@@ -11,7 +11,10 @@ from yarl import URL
 from streams.domain.channel import from_bytes as channel_from_bytes
 from streams.domain.channel import view as channel_view
 from streams.domain.funnel import funnel_view, parse_instant
+from streams.domain.history import from_bytes as history_from_bytes
+from streams.domain.history import view as history_view
 from streams.funnel_stage import channel_rows
+from streams.message_ids import resolve
 from streams.partitioning import key_partition
 from streams.records import state_from_bytes, state_view
 from streams.table_writes import TableWriter
@@ -39,9 +42,11 @@ def register_views(t: Topology) -> None:
     """Attach the pages to the app's web server."""
     app = t.app
 
-    async def proxy(owner: URL, request: Request) -> Response:
+    async def proxy(owner: URL, request: Request, path: str | None = None) -> Response:
         assert owner.host is not None and owner.port is not None
         routed = request.url.with_host(owner.host).with_port(owner.port)
+        if path is not None:
+            routed = routed.with_path(path)
         try:
             async with app.http_client.get(routed, timeout=aiohttp.ClientTimeout(total=10)) as response:
                 body = await response.read()
@@ -56,19 +61,56 @@ def register_views(t: Topology) -> None:
                 headers={"Retry-After": "2"},
             )
 
+    async def canonical(request: Request, provider: str, message_id: str, suffix: str) -> bytes | Response:
+        """The key to answer for locally, or the answer of the worker that holds it.
+
+        The alias table lives on the alias's partition (streams/message_ids.py): the owner of
+        the id asked for resolves it, then answers for the canonical key or asks its owner."""
+        key = f"{provider}:{message_id}".encode()
+        owner = owner_url(t, key)
+        if owner is not None:
+            return await proxy(owner, request)
+        if t.states.get(key) is not None:
+            return key
+        found = resolve(t, key)
+        if found != key:
+            elsewhere = owner_url(t, found)
+            if elsewhere is not None:
+                canonical_id = found.decode().partition(":")[2]
+                return await proxy(elsewhere, request, f"/messages/{provider}/{canonical_id}{suffix}")
+        return found
+
     @app.page("/messages/{provider}/{message_id}")
     class MessageView(View):
-        """GET the current state and per-status timestamps of one message."""
+        """GET the current state and per-status timestamps of one message, under any of its ids."""
 
         async def get(self, request: Request, provider: str, message_id: str) -> Response:
-            key = f"{provider}:{message_id}".encode()
-            owner = owner_url(t, key)
-            if owner is not None:
-                return await proxy(owner, request)
+            key = await canonical(request, provider, message_id, "")
+            if isinstance(key, Response):
+                return key
             current = t.states.get(key)
             if current is None:
                 return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
             return self.json(state_view(state_from_bytes(key, current)))
+
+    @app.page("/messages/{provider}/{message_id}/history")
+    class HistoryView(View):
+        """GET the webhooks of one message in arrival order, the newest STATUSFLOW_HISTORY_LIMIT."""
+
+        async def get(self, request: Request, provider: str, message_id: str) -> Response:
+            key = await canonical(request, provider, message_id, "/history")
+            if isinstance(key, Response):
+                return key
+            history = t.history.get(key)
+            if history is None and t.states.get(key) is None:
+                return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
+            return self.json(
+                {
+                    "message_key": key.decode(),
+                    "limit": t.settings.history_limit,
+                    "history": history_view(history_from_bytes(history)),
+                }
+            )
 
     @app.page("/channels/{provider}/{channel}")
     class ChannelView(View):

@@ -151,8 +151,24 @@ RECORDS: dict[str, dict[str, Any]] = {
         "events_found": 0,
         "events_ignored": 0,
         "payload_excerpt": '{"object":',
+        "message_keys": ["meta:wamid.1"],
     },
-    "status_event_bundle": {"events": [], "retire": ["meta:wamid.0"]},
+    "status_event_bundle": {
+        "events": [],
+        "retire": ["meta:wamid.0"],
+        "aliases": [{"alias": "gupshup:wamid.2", "canonical": "gupshup:gs-2", "at": 1_750_030_073_000}],
+        "merges": [{"message_key": "gupshup:gs-2", "alias": "gupshup:wamid.2", "state": b"[1]", "history": None}],
+        "notes": [
+            {
+                "message_key": "meta:wamid.3",
+                "request_id": "6f1d",
+                "received_at": 1_750_030_100_000,
+                "provider_status": "in_orbit",
+                "outcome": "dead_lettered",
+                "detail": "statuses[0].status 'in_orbit' is not a known Meta status",
+            }
+        ],
+    },
     "channel_signals": {
         "provider": "wpp",
         "channel": "store",

@@ -48,6 +48,8 @@ def test_the_worker_creates_faust_changelogs_and_leader_topic_ahead_of_faust() -
         "sf-test-message_state-changelog",
         "sf-test-channel_state-changelog",
         "sf-test-cohort_funnel-changelog",
+        "sf-test-message_alias-changelog",
+        "sf-test-message_history-changelog",
         "sf-test-__assignor-__leader",
     }
     # The changelogs are what Faust would create: compacted and co-partitioned with the input.

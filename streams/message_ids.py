@@ -1,0 +1,271 @@
+"""The track stage's aliases and histories: one message under all its ids, and its webhooks.
+
+Messages are partitioned by key, and a report keyed by an alias (Gupshup: WhatsApp's id, after
+`gsId` stopped coming) lands on the alias's partition, not the message's. So the correlation is
+kept where such a report lands, in the alias table (`provider:alias id` → canonical key, a
+changelogged table co-partitioned with wa.status.events), and everything moves by re-keying
+through wa.status.events:
+
+1. A report that carries both ids is tracked under the canonical key; the tracker then sends an
+   *alias* record to the alias's partition.
+2. There the alias is recorded. If a report keyed by the alias was tracked before (it arrived
+   first), its state and history are sent to the canonical partition as a *merge* and deleted
+   under the alias.
+3. A merge joins the state (lattice join) and the history (union) into the canonical key.
+4. A later report keyed by the alias finds the alias on its own partition and is re-keyed to
+   the canonical message and sent to its partition, where it is tracked as any other report.
+
+Every step is idempotent and commutative (a re-delivered alias, merge or report changes nothing
+twice), so any arrival order and any crash or rebalance between steps ends in one state under
+the canonical key, which GET /messages answers for every id. The tables survive restarts and
+rebalances through their changelogs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from typing import Any, Protocol
+
+from schemas.codec import codec
+from streams.domain.aliases import Alias, alias_told, may_be_alias, move, rekey
+from streams.domain.events import StatusEvent
+from streams.domain.history import Entry, add, from_bytes, to_bytes
+from streams.domain.retention import RetentionIndex
+from streams.domain.stuck import StuckIndex
+from streams.partitioning import key_partition
+from streams.records import event_to_record, state_from_bytes, state_to_bytes
+from streams.table_writes import TableWriter
+from streams.topology import Topology
+from streams.tracker import moved_record
+
+Indexes = Callable[[int], tuple[StuckIndex, RetentionIndex]]
+Encoded = tuple[int, bytes, bytes]
+
+
+class Delivery(Protocol):
+    """Where this module's outputs go: the agents' Outbox (streams/agents.py)."""
+
+    def add(self, delivery: Awaitable[object]) -> None:
+        """Track a delivery to await with the batch's other outputs."""
+
+
+def note_entry(note: dict[str, Any]) -> Entry:
+    """The history entry of a HistoryNote (a dead letter whose message id was read)."""
+    return Entry(
+        received_at=note["received_at"],
+        request_id=note["request_id"],
+        event_id="",
+        provider_status=note["provider_status"],
+        status=None,
+        outcome=note["outcome"],
+        detail=note["detail"],
+    )
+
+
+class _Bundles:
+    """Bundles for wa.status.events, one per partition of their keys."""
+
+    def __init__(self, partitions: int) -> None:
+        self._partitions = partitions
+        self._parts: dict[int, tuple[str, dict[str, list[Any]]]] = {}
+
+    def add(self, key: str, part: str, item: Any) -> None:
+        partition = key_partition(key.encode(), self._partitions)
+        found = self._parts.get(partition)
+        if found is None:
+            found = self._parts[partition] = (key, {"events": [], "aliases": [], "merges": [], "notes": []})
+        found[1][part].append(item)
+
+    def encoded(self) -> list[Encoded]:
+        bundle_codec = codec("status_event_bundle")
+        return [(p, key.encode(), bundle_codec.encode(parts)) for p, (key, parts) in self._parts.items()]
+
+
+class MessageIds:
+    """Aliases and histories of the messages of the track stage's partitions."""
+
+    def __init__(self, t: Topology, states: Callable[[], TableWriter], indexes: Indexes) -> None:
+        self._t = t
+        self._states = states
+        self._indexes = indexes
+        self._limit = t.settings.history_limit
+        self._keep_ms = t.settings.retention_unfinished_s * 1000
+        self._writers: tuple[TableWriter, TableWriter] | None = None
+
+    @property
+    def _tables(self) -> tuple[TableWriter, TableWriter]:
+        # The producer exists once the app has started: make the writers at first use.
+        if self._writers is None:
+            self._writers = (TableWriter(self._t.app, self._t.aliases), TableWriter(self._t.app, self._t.history))
+        return self._writers
+
+    async def route(
+        self, events: list[StatusEvent], notes: list[dict[str, Any]], partition: int, outbox: Delivery
+    ) -> tuple[list[StatusEvent], list[dict[str, Any]]]:
+        """The events and notes to track here; those keyed by a known alias are re-keyed and
+        sent to their canonical message's partition."""
+        aliases, _ = self._tables
+        out = _Bundles(self._t.settings.partitions)
+        kept_events: list[StatusEvent] = []
+        for event in events:
+            canonical = self._canonical(aliases, partition, event.provider, event.message_id, event.correlation_id)
+            if canonical is None:
+                kept_events.append(event)
+            else:
+                out.add(canonical, "events", event_to_record(rekey(event, canonical)))
+        kept_notes: list[dict[str, Any]] = []
+        for note in notes:
+            provider, _, message_id = str(note["message_key"]).partition(":")
+            canonical = self._canonical(aliases, partition, provider, message_id, None)
+            if canonical is None:
+                kept_notes.append(note)
+            else:
+                out.add(canonical, "notes", {**note, "message_key": canonical})
+        await self._send(out, outbox)
+        return kept_events, kept_notes
+
+    @staticmethod
+    def _canonical(
+        aliases: TableWriter, partition: int, provider: str, message_id: str, correlation_id: str | None
+    ) -> str | None:
+        if not may_be_alias(provider, message_id, correlation_id):
+            return None
+        value = aliases.get(partition, f"{provider}:{message_id}".encode())
+        return Alias.from_bytes(value).canonical if value is not None else None
+
+    async def tell(self, events: Iterable[StatusEvent], outbox: Delivery) -> None:
+        """Send each alias these tracked events told to the alias's partition.
+
+        Sent for every report that carries both ids, not only the first: a crash after the
+        state was written but before the alias was delivered must not lose the alias."""
+        told: dict[str, tuple[str, int]] = {}
+        for event in events:
+            alias = alias_told(event)
+            if alias is not None:
+                _, at = told.get(alias, ("", 0))
+                told[alias] = (event.message_key, max(at, event.occurred_at))
+        out = _Bundles(self._t.settings.partitions)
+        for alias, (canonical, at) in told.items():
+            out.add(alias, "aliases", {"alias": alias, "canonical": canonical, "at": at})
+        await self._send(out, outbox)
+
+    async def record(self, told: list[dict[str, Any]], partition: int, outbox: Delivery) -> None:
+        """Record aliases on their partition; whatever was tracked under one moves to its message."""
+        aliases, history = self._tables
+        states = self._states()
+        out = _Bundles(self._t.settings.partitions)
+        for item in told:
+            key = str(item["alias"]).encode()
+            current = aliases.get(partition, key)
+            alias = (
+                Alias(item["canonical"], item["at"])
+                if current is None
+                else Alias.from_bytes(current).refreshed(item["at"])
+            )
+            if current is None or alias.to_bytes() != current:
+                outbox.add(await aliases.set(partition, key, alias.to_bytes()))
+            state, past = states.get(partition, key), history.get(partition, key)
+            if state is not None or past is not None:
+                merge = {"message_key": alias.canonical, "alias": item["alias"], "state": state, "history": past}
+                out.add(alias.canonical, "merges", merge)
+                if state is not None:
+                    outbox.add(await states.delete(partition, key))
+                if past is not None:
+                    outbox.add(await history.delete(partition, key))
+                stuck, _ = self._indexes(partition)
+                stuck.forget(key)
+            # The alias lives as long as an unfinished message would after its last report.
+            _, expiries = self._indexes(partition)
+            expiries.expiries.set(key, alias.at + self._keep_ms)
+        await self._send(out, outbox)
+
+    async def merge(
+        self, merges: list[dict[str, Any]], partition: int, outbox: Delivery
+    ) -> list[tuple[bytes, dict[str, object]]]:
+        """Join what was tracked under aliases into canonical keys of this partition; the
+        StatusChange records (key, record) of the states that moved on."""
+        _, history = self._tables
+        states = self._states()
+        changes: list[tuple[bytes, dict[str, object]]] = []
+        for item in merges:
+            key = str(item["message_key"]).encode()
+            if item["state"] is not None:
+                moved = state_from_bytes(str(item["alias"]).encode(), item["state"])
+                current = states.get(partition, key)
+                before = state_from_bytes(key, current) if current is not None else None
+                after = move(before, moved, item["message_key"])
+                if after != before:
+                    outbox.add(await states.set(partition, key, state_to_bytes(after)))
+                    stuck, expiries = self._indexes(partition)
+                    stuck.note(key, after, None)
+                    expiries.note(key, after)
+                change = moved_record(before, after, str(item["alias"]))
+                if change is not None:
+                    changes.append((key, change))
+            if item["history"] is not None:
+                await self._add(history, partition, key, from_bytes(item["history"]), outbox)
+        return changes
+
+    async def remember(
+        self, entries: dict[bytes, list[Entry]], partition_of: dict[bytes, int], outbox: Delivery
+    ) -> None:
+        """Add tracked events' entries to their messages' histories."""
+        _, history = self._tables
+        for key, added in entries.items():
+            await self._add(history, partition_of[key], key, added, outbox)
+
+    async def notes(self, notes: list[dict[str, Any]], partition: int, outbox: Delivery) -> None:
+        """Add dead letters' entries to their messages' histories. A message known only by
+        its dead letters gets an expiry of its own (an unfinished message's retention)."""
+        _, history = self._tables
+        states = self._states()
+        for note in notes:
+            key = str(note["message_key"]).encode()
+            await self._add(history, partition, key, [note_entry(note)], outbox)
+            if states.get(partition, key) is None:
+                _, expiries = self._indexes(partition)
+                expiries.expiries.set(key, int(note["received_at"]) + self._keep_ms)
+
+    async def _add(
+        self, history: TableWriter, partition: int, key: bytes, added: Iterable[Entry], outbox: Delivery
+    ) -> None:
+        if self._limit <= 0:
+            return
+        current = history.get(partition, key)
+        value = to_bytes(add(from_bytes(current), added, self._limit))
+        if value != current:
+            outbox.add(await history.set(partition, key, value))
+
+    async def retired(self, partition: int, key: bytes, outbox: Delivery) -> None:
+        """The message left the table: its history goes with it."""
+        _, history = self._tables
+        if history.get(partition, key) is not None:
+            outbox.add(await history.delete(partition, key))
+
+    async def expire(self, partition: int, key: bytes, now: int, outbox: Delivery) -> None:
+        """A due key without a state: an alias, or the history of dead letters only, whose
+        retention has passed leaves its table."""
+        aliases, history = self._tables
+        alias = aliases.get(partition, key)
+        if alias is not None and Alias.from_bytes(alias).at + self._keep_ms <= now:
+            outbox.add(await aliases.delete(partition, key))
+        past = from_bytes(history.get(partition, key))
+        if past and past[-1].received_at + self._keep_ms <= now:
+            outbox.add(await history.delete(partition, key))
+
+    async def persisted(self) -> None:
+        """Once the batch's deliveries are acknowledged (TableWriter.persisted)."""
+        if self._writers is not None:
+            for writer in self._writers:
+                await writer.persisted()
+
+    async def _send(self, out: _Bundles, outbox: Delivery) -> None:
+        producer, topic = self._t.app.producer, self._t.settings.topics.events
+        for partition, key, value in out.encoded():
+            outbox.add(await producer.send(topic, key, value, partition, None, None))
+
+
+def resolve(t: Topology, key: bytes) -> bytes:
+    """The canonical key of `key` when it is a known alias (read on this worker), else `key`."""
+    value = t.aliases.get(key)
+    return Alias.from_bytes(value).canonical.encode() if value is not None else key
