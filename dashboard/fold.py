@@ -1,9 +1,13 @@
 """What the dashboard shows, folded from the public topics by pure functions.
 
-The inputs are decoded records of wa.metrics (MetricWindow), wa.alerts (Alert) and
-wa.webhooks.dlq (DeadLetter). Every fold is idempotent on the records' deterministic ids
-(metric_id + revision, alert_id, request_id + reason), because at-least-once delivery may
-repeat them. Nothing here does I/O.
+The inputs are decoded records of wa.funnel (CohortFunnel), wa.metrics (MetricWindow),
+wa.alerts (Alert) and wa.webhooks.dlq (DeadLetter). Every fold is idempotent on the records'
+deterministic ids (funnel key + revision, metric_id + revision, alert_id, request_id + reason),
+because at-least-once delivery may repeat them. Nothing here does I/O.
+
+Rates are send-cohort rates only (wa.funnel: delivered / attempted, read / delivered,
+failed / attempted), which cannot leave [0, 1]. Metric windows count the transitions that
+happened in each window: that is shown as activity, never divided into a rate.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from streams.domain.funnel import Cohort, counts_of_record, summary
 from streams.domain.metrics import Scope
 
 # The canonical statuses a MetricWindow counts, in lattice order (schemas/metric_window.avsc).
@@ -59,7 +64,11 @@ class DashboardState:
     dead_letter_ids: set[tuple[str, str]] = dataclasses.field(default_factory=set)
     dead_letters_by_channel: dict[str, int] = dataclasses.field(default_factory=dict)
     latest_dead_letters: deque[dict[str, Any]] = dataclasses.field(default_factory=deque)
-    records: dict[str, int] = dataclasses.field(default_factory=lambda: {"metrics": 0, "alerts": 0, "dead_letters": 0})
+    cohorts: dict[str, dict[str, Any]] = dataclasses.field(default_factory=dict)  # cohort key -> latest record
+    cohorts_kept: int = 20_000
+    records: dict[str, int] = dataclasses.field(
+        default_factory=lambda: {"funnel": 0, "metrics": 0, "alerts": 0, "dead_letters": 0}
+    )
 
 
 def window_from_record(record: Mapping[str, Any]) -> Window:
@@ -98,6 +107,80 @@ def apply_metric(state: DashboardState, record: Mapping[str, Any]) -> None:
     if len(scope) > state.windows_per_scope:
         oldest = min(scope.values(), key=lambda w: w.window_start)
         del scope[oldest.metric_id]
+
+
+def apply_funnel(state: DashboardState, record: Mapping[str, Any]) -> None:
+    """Keep the highest revision of each cohort (an upsert: the last record holds the whole
+    counts); beyond the bound the oldest cohorts go."""
+    state.records["funnel"] += 1
+    start = _millis(record["cohort_start"])
+    key = Cohort(str(record["provider"]), str(record["channel"]), record.get("campaign"), start).key
+    current = state.cohorts.get(key)
+    if current is not None and current["revision"] >= int(record["revision"]):
+        return
+    state.cohorts[key] = {**record, "cohort_start": start, "cohort_end": _millis(record["cohort_end"])}
+    if len(state.cohorts) > state.cohorts_kept:
+        oldest = min(state.cohorts, key=lambda k: state.cohorts[k]["cohort_start"])
+        del state.cohorts[oldest]
+
+
+# What a cohort row shows: every message in attempted, then in one outcome or pending.
+COHORT_COUNTS = ("attempted", "delivered", "read", "failed", "expired", "pending")
+RATES = ("delivery_rate", "read_rate", "failure_rate")
+
+
+def _cohort_row(records: list[dict[str, Any]]) -> tuple[dict[str, int], dict[str, float | None]]:
+    total: dict[str, int] = {}
+    for record in records:
+        for name, count in counts_of_record(record).items():
+            total[name] = total.get(name, 0) + count
+    summed = summary(total)
+    return {name: int(summed[name]) for name in COHORT_COUNTS}, {name: summed[name] for name in RATES}
+
+
+def funnel(state: DashboardState) -> dict[str, list[dict[str, Any]]]:
+    """Send-cohort funnels summed over the cohorts held, per channel and per campaign, with rates."""
+    scopes: dict[str, list[dict[str, Any]]] = {}
+    for record in state.cohorts.values():
+        scope = Scope(record["provider"], record["channel"], record.get("campaign")).key
+        scopes.setdefault(scope, []).append(record)
+    rows: dict[str, list[dict[str, Any]]] = {"channels": [], "campaigns": []}
+    for key in sorted(scopes):
+        records = scopes[key]
+        first = records[0]
+        counts, rates_ = _cohort_row(records)
+        rows["campaigns" if first.get("campaign") is not None else "channels"].append(
+            {
+                "key": key,
+                "provider": first["provider"],
+                "channel": first["channel"],
+                "campaign": first.get("campaign"),
+                "counts": counts,
+                "rates": rates_,
+                "cohorts": len(records),
+                "from": min(r["cohort_start"] for r in records),
+                "to": max(r["cohort_end"] for r in records),
+            }
+        )
+    return rows
+
+
+def cohort_series(state: DashboardState, points: int) -> dict[str, list[dict[str, Any]]]:
+    """Cohort rates per cohort start for every channel and all channels together (last `points`)."""
+    per_start: dict[str, dict[int, list[dict[str, Any]]]] = {}
+    for record in state.cohorts.values():
+        if record.get("campaign") is not None:
+            continue  # campaign cohorts repeat what their channel's cohort counts
+        key = f"{record['provider']}:{record['channel']}"
+        for scope in (key, ALL):
+            per_start.setdefault(scope, {}).setdefault(record["cohort_start"], []).append(record)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for scope, by_start in per_start.items():
+        out[scope] = []
+        for start in sorted(by_start)[-points:]:
+            counts, rates_ = _cohort_row(by_start[start])
+            out[scope].append({"cohort_start": start, "counts": counts, **rates_})
+    return out
 
 
 def apply_alert(state: DashboardState, record: Mapping[str, Any]) -> None:
@@ -176,20 +259,6 @@ def apply_dead_letter(state: DashboardState, record: Mapping[str, Any]) -> None:
         state.latest_dead_letters.popleft()
 
 
-def rates(counts: Mapping[str, int]) -> dict[str, float | None]:
-    """The worker's rate definitions (streams/domain/metrics.py), over any sum of windows."""
-
-    def ratio(numerator: int, denominator: int) -> float | None:
-        return numerator / denominator if denominator else None
-
-    sent, delivered, read, failed = (counts.get(s, 0) for s in ("sent", "delivered", "read", "failed"))
-    return {
-        "delivery_rate": ratio(delivered, sent),
-        "read_rate": ratio(read, delivered),
-        "failure_rate": ratio(failed, sent + failed),
-    }
-
-
 def _sum(windows: Iterable[Window]) -> dict[str, int]:
     total = dict.fromkeys(STATUSES, 0)
     for window in windows:
@@ -198,8 +267,11 @@ def _sum(windows: Iterable[Window]) -> dict[str, int]:
     return total
 
 
-def funnel(state: DashboardState) -> dict[str, list[dict[str, Any]]]:
-    """Messages that entered each status, summed over the held windows, per channel and per campaign."""
+def activity(state: DashboardState) -> dict[str, list[dict[str, Any]]]:
+    """Transitions into each status, summed over the held windows, per channel and per campaign.
+
+    Activity, not a funnel: a message delivered in one window and read in the next counts in
+    both, so ratios of these counts are no rates (they may exceed 100 %); none is computed."""
     rows: dict[str, list[dict[str, Any]]] = {"channels": [], "campaigns": []}
     for key in sorted(state.windows):
         windows = list(state.windows[key].values())
@@ -214,7 +286,6 @@ def funnel(state: DashboardState) -> dict[str, list[dict[str, Any]]]:
                 "channel": first.channel,
                 "campaign": first.campaign,
                 "counts": counts,
-                "rates": rates(counts),
                 "windows": len(windows),
                 "from": min(w.window_start for w in windows),
                 "to": max(w.window_end for w in windows),
@@ -224,7 +295,7 @@ def funnel(state: DashboardState) -> dict[str, list[dict[str, Any]]]:
 
 
 def series(state: DashboardState, points: int) -> dict[str, list[dict[str, Any]]]:
-    """Rates per window start for every channel and for all channels together (last `points` windows).
+    """Activity per window start for every channel and for all channels together (last `points` windows).
 
     Campaign windows are left out of "all": they repeat counts their channel windows hold.
     """
@@ -237,10 +308,7 @@ def series(state: DashboardState, points: int) -> dict[str, list[dict[str, Any]]
             per_start.setdefault(ALL, {}).setdefault(window.window_start, []).append(window)
     out: dict[str, list[dict[str, Any]]] = {}
     for key, by_start in per_start.items():
-        out[key] = [
-            {"window_start": start, "counts": (counts := _sum(by_start[start])), **rates(counts)}
-            for start in sorted(by_start)[-points:]
-        ]
+        out[key] = [{"window_start": start, "counts": _sum(by_start[start])} for start in sorted(by_start)[-points:]]
     return out
 
 
@@ -299,6 +367,8 @@ def snapshot(
     return {
         "generated_at": now_ms,
         "funnel": funnel(state),
+        "cohort_series": cohort_series(state, series_points),
+        "activity": activity(state),
         "series": series(state, series_points),
         "latency": latency(state),
         "alerts": alerts_view(state),

@@ -75,10 +75,10 @@ class DashboardMetrics:
         """Set every gauge from a snapshot (pure data in, gauges out)."""
         for row in snapshot["lag"]["rows"]:
             self.consumer_lag.labels(row["group"], row["topic"]).set(row["lag"])
-        for row in snapshot["funnel"]["channels"]:
+        for row in snapshot["activity"]["channels"]:
             for status in STATUSES:
                 self.messages.labels(row["provider"], row["channel"], status).set(row["counts"][status])
-        for row in snapshot["funnel"]["campaigns"]:
+        for row in snapshot["activity"]["campaigns"]:
             for status in STATUSES:
                 self.campaign_messages.labels(row["provider"], row["channel"], row["campaign"], status).set(
                     row["counts"][status]

@@ -19,7 +19,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
-from dashboard.fold import DashboardState, apply_alert, apply_dead_letter, apply_metric, snapshot
+from dashboard.fold import DashboardState, apply_alert, apply_dead_letter, apply_funnel, apply_metric, snapshot
 from dashboard.lag import group_lag, lag_view
 from dashboard.observability import DashboardMetrics
 from dashboard.requests import RequestHistory, Scrape, request_counts
@@ -115,6 +115,7 @@ class DashboardService:
     async def _feed(self) -> None:
         s = self._settings
         folds: dict[str, tuple[str, Fold]] = {
+            s.topics.funnel: ("cohort_funnel", apply_funnel),
             s.topics.metrics: ("metric_window", apply_metric),
             s.topics.alerts: ("alert", apply_alert),
             s.topics.dlq: ("dead_letter", apply_dead_letter),

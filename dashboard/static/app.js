@@ -3,9 +3,11 @@
 // ever parsed as HTML.
 "use strict";
 
-const STATUSES = ["queued", "created", "sent", "delivered", "read", "failed"];
+// A cohort row: every message of the send cohort in attempted, then in one outcome or pending.
+const COHORT = ["attempted", "delivered", "read", "failed", "pending", "expired"];
 const COLORS = {
   queued: "#94a3b8", created: "#a78bfa", sent: "#3b82f6", delivered: "#10b981", read: "#0d9488", failed: "#ef4444",
+  attempted: "#3b82f6", pending: "#94a3b8", expired: "#a78bfa",
   delivery_rate: "#10b981", read_rate: "#0d9488", failure_rate: "#ef4444", requests: "#3b82f6",
 };
 const SVG = "http://www.w3.org/2000/svg";
@@ -56,16 +58,18 @@ function replace(id, ...children) {
 // ---- key figures ---------------------------------------------------------------------------
 
 function totals(rows) {
-  const t = Object.fromEntries(STATUSES.map((st) => [st, 0]));
-  for (const row of rows) for (const st of STATUSES) t[st] += row.counts[st];
+  const t = Object.fromEntries(COHORT.map((st) => [st, 0]));
+  for (const row of rows) for (const st of COHORT) t[st] += row.counts[st];
   return t;
 }
 
+// Cohort rates (streams/domain/funnel.py): within [0, 1] because delivered and failed messages
+// are attempted ones and read ones are delivered ones.
 function ratesOf(c) {
   return {
-    delivery_rate: c.sent ? c.delivered / c.sent : null,
+    delivery_rate: c.attempted ? c.delivered / c.attempted : null,
     read_rate: c.delivered ? c.read / c.delivered : null,
-    failure_rate: c.sent + c.failed ? c.failed / (c.sent + c.failed) : null,
+    failure_rate: c.attempted ? c.failed / c.attempted : null,
   };
 }
 
@@ -81,7 +85,7 @@ function renderKpis(snap, rows) {
   const rec = snap.receiver;
   const firing = snap.alerts.firing.length;
   replace("kpis",
-    kpi("sent", "sent", t.sent, num(t.sent), `${num(t.queued)} queued`),
+    kpi("attempted", "attempted", t.attempted, num(t.attempted), `${num(t.pending)} pending`),
     kpi("delivery_rate", "delivery rate", r.delivery_rate, pct(r.delivery_rate), `${num(t.delivered)} delivered`, "good"),
     kpi("read_rate", "read rate", r.read_rate, pct(r.read_rate), `${num(t.read)} read`),
     kpi("failure_rate", "failure rate", r.failure_rate, pct(r.failure_rate), `${num(t.failed)} failed`, t.failed ? "bad" : ""),
@@ -98,19 +102,20 @@ function renderKpis(snap, rows) {
 function funnelTable(id, rows, label, scopeAttr) {
   const table = document.getElementById(id);
   if (!rows.length) {
-    table.replaceChildren(h("tbody", {}, h("tr", {}, h("td", { class: "empty" }, "no metric windows yet"))));
+    table.replaceChildren(h("tbody", {}, h("tr", {}, h("td", { class: "empty" }, "no send cohorts yet"))));
     return;
   }
-  const sm = (st) => (st === "created" ? "hide-sm" : null); // rarely used; rates are in the key figures
-  const head = h("tr", {}, h("th", {}, label), ...STATUSES.map((st) => h("th", { class: sm(st) }, h("span", { class: "dot", style: `background:${COLORS[st]}` }), st)),
+  const sm = (st) => (st === "expired" ? "hide-sm" : null); // rarely used; rates are in the key figures
+  const head = h("tr", {}, h("th", {}, label), ...COHORT.map((st) => h("th", { class: sm(st) }, h("span", { class: "dot", style: `background:${COLORS[st]}` }), st)),
     h("th", { class: "hide-sm" }, "delivery"), h("th", { class: "hide-sm" }, "read"), h("th", { class: "hide-sm" }, "failure"));
+  const rate = (name, value) => h("td", { class: "hide-sm", "data-rate": name, "data-value": value ?? "" }, pct(value));
   const body = rows.map((row) => {
-    const top = Math.max(1, ...STATUSES.map((st) => row.counts[st]));
+    const top = Math.max(1, row.counts.attempted);
     return h("tr", { "data-scope": row[scopeAttr] },
       h("td", {}, row.label),
-      ...STATUSES.map((st) => h("td", { class: `n ${sm(st) || ""}`, "data-status": st, "data-value": row.counts[st] }, num(row.counts[st]),
+      ...COHORT.map((st) => h("td", { class: `n ${sm(st) || ""}`, "data-status": st, "data-value": row.counts[st] }, num(row.counts[st]),
         h("span", { class: "bar", style: `width:calc(${(100 * row.counts[st]) / top}% - 8px);background:${COLORS[st]}` }))),
-      h("td", { class: "hide-sm" }, pct(row.rates.delivery_rate)), h("td", { class: "hide-sm" }, pct(row.rates.read_rate)), h("td", { class: "hide-sm" }, pct(row.rates.failure_rate)));
+      rate("delivery_rate", row.rates.delivery_rate), rate("read_rate", row.rates.read_rate), rate("failure_rate", row.rates.failure_rate));
   });
   table.replaceChildren(h("thead", {}, head), h("tbody", {}, body));
 }
@@ -177,16 +182,16 @@ function chart(id, points, lines, opts) {
 }
 
 function renderCharts(snap, scope) {
-  const series = (snap.series[scope] || []).map((p) => ({ t: p.window_start, ...p, ...p.counts }));
+  const cohorts = (snap.cohort_series[scope] || []).map((p) => ({ t: p.cohort_start, ...p }));
   document.getElementById("rates-scope").textContent = scope === "all" ? "all channels" : scope;
-  const rateMax = Math.max(1, ...series.flatMap((p) => [p.delivery_rate || 0, p.read_rate || 0, p.failure_rate || 0]));
-  chart("chart-rates", series, [
-    { key: "delivery_rate", name: "delivery (delivered / sent)", color: COLORS.delivery_rate },
+  chart("chart-rates", cohorts, [
+    { key: "delivery_rate", name: "delivery (delivered / attempted)", color: COLORS.delivery_rate },
     { key: "read_rate", name: "read (read / delivered)", color: COLORS.read_rate },
-    { key: "failure_rate", name: "failure (failed / sent+failed)", color: COLORS.failure_rate },
-  ], { max: rateMax, format: (v) => Math.round(v * 100) + "%", title: "rates per window", empty: "no metric windows yet" });
+    { key: "failure_rate", name: "failure (failed / attempted)", color: COLORS.failure_rate },
+  ], { max: 1, format: (v) => Math.round(v * 100) + "%", title: "rates per send cohort", empty: "no send cohorts yet" });
+  const series = (snap.series[scope] || []).map((p) => ({ t: p.window_start, ...p, ...p.counts }));
   chart("chart-counts", series, ["sent", "delivered", "read", "failed"].map((st) => ({ key: st, name: st, color: COLORS[st] })),
-    { bars: true, format: (v) => num(v), title: "messages per window", empty: "no metric windows yet" });
+    { bars: true, format: (v) => num(v), title: "activity per window", empty: "no metric windows yet" });
   const t0 = snap.receiver.history.length ? snap.receiver.history[snap.receiver.history.length - 1].at : 0;
   const req = snap.receiver.history.map((p) => ({ t: p.at, requests: p.rate }));
   chart("chart-requests", req, [{ key: "requests", name: "requests/s (all receivers)", color: COLORS.requests }],
@@ -285,7 +290,7 @@ function render(snap) {
   renderDeadLetters(snap);
   document.body.dataset.generatedAt = snap.generated_at;
   document.getElementById("footer").textContent =
-    `snapshot ${new Date(snap.generated_at).toLocaleString()} · read ${num(snap.records.metrics)} metric, ${num(snap.records.alerts)} alert and ${num(snap.records.dead_letters)} dead-letter records · windows and alert times are event time (UTC)`;
+    `snapshot ${new Date(snap.generated_at).toLocaleString()} · read ${num(snap.records.funnel)} funnel, ${num(snap.records.metrics)} metric, ${num(snap.records.alerts)} alert and ${num(snap.records.dead_letters)} dead-letter records · cohorts, windows and alert times are event time (UTC)`;
 }
 
 function setLive(on, text) {

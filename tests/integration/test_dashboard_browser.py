@@ -26,7 +26,10 @@ from devkit.kafka_local import free_port
 from schemas.codec import codec
 from schemas.settings import KafkaSettings
 from statusflow_cli.samples import mixed_stream
-from streams.domain.metrics import contributions
+from streams.domain.funnel import funnel_of as cohort_funnel_of
+from streams.domain.funnel import summary
+from streams.domain.lattice import MessageState
+from streams.domain.metrics import Scope, contributions
 from tests.integration.conftest import REPO, WorkerFactory
 from tests.integration.helpers import consume, wait_until
 
@@ -34,6 +37,9 @@ pytestmark = pytest.mark.integration
 
 CHROMIUM = os.environ.get("STATUSFLOW_CHROMIUM", "/usr/bin/chromium")
 STATUSES = ("queued", "created", "sent", "failed", "delivered", "read")
+# What a send-cohort row of the page shows, in its column order (dashboard/static/app.js).
+COHORT = ("attempted", "delivered", "read", "failed", "pending", "expired")
+HOUR = 3_600_000
 # The samples carry event times of June 2025 while Twilio's are stamped at receipt (now): by the
 # stream's own time every sample would be past retention at once. Retention is not under test.
 NO_RETENTION = {"STATUSFLOW_RETENTION_FINISHED_S": "315360000", "STATUSFLOW_RETENTION_UNFINISHED_S": "315360000"}
@@ -113,6 +119,21 @@ def funnel_of(windows: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
     return out
 
 
+def cohorts_of(records: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per scope key, the send-cohort counts summed over the last record of every cohort (wa.funnel)."""
+    latest: dict[str, dict[str, Any]] = {}
+    for r in records:
+        key = f"{r['provider']}:{r['channel']}#{r['campaign']}@{r['cohort_start']}"
+        if key not in latest or latest[key]["revision"] < r["revision"]:
+            latest[key] = r
+    out: dict[str, dict[str, int]] = {}
+    for r in latest.values():
+        row = out.setdefault(Scope(r["provider"], r["channel"], r["campaign"]).key, dict.fromkeys(COHORT, 0))
+        for name in COHORT:
+            row[name] += r[name]
+    return out
+
+
 async def page_numbers(page: Page) -> dict[str, Any]:
     """What the page shows, read from its DOM."""
     result: dict[str, Any] = await page.evaluate(
@@ -122,6 +143,7 @@ async def page_numbers(page: Page) -> dict[str, Any]:
             .map((tr) => [tr.dataset.scope, Object.fromEntries([...tr.querySelectorAll("td[data-status]")]
                 .map((td) => [td.dataset.status, Number(td.dataset.value)]))]));
         const kpi = (k) => document.querySelector(`[data-kpi="${k}"]`);
+        const RATES = ["delivery_rate", "read_rate", "failure_rate"];
         return {
             channels: funnel("funnel-channels"),
             campaigns: funnel("funnel-campaigns"),
@@ -134,6 +156,10 @@ async def page_numbers(page: Page) -> dict[str, Any]:
             lag_groups: [...document.querySelectorAll("#lag tr[data-group]")].map((tr) => tr.dataset.group),
             latency: [...document.querySelectorAll("#latency tr[data-scope]")].map((tr) => tr.dataset.scope),
             rate_lines: document.querySelectorAll("#chart-rates polyline").length,
+            rates: [...document.querySelectorAll("[data-rate]"), ...RATES.map(kpi)]
+                .map((el) => el.dataset.value).filter((v) => v !== "").map(Number),
+            percents: [...document.body.innerText.matchAll(/(-?[0-9][0-9.,]*) *%/g)]
+                .map((m) => Number(m[1].replace(/,/g, ""))),
             cells_text: [...document.querySelectorAll("#funnel-channels td[data-status]")].map((td) => td.textContent),
         };
     }"""
@@ -148,9 +174,9 @@ def chromium() -> str:
     return CHROMIUM
 
 
-async def post_demo(receiver_url: str) -> tuple[int, dict[str, dict[str, int]]]:
-    """Post the demo's sample webhooks and the unparseable ones; the number posted and, per scope,
-    the messages per status that the reference fold of the samples gives."""
+async def post_demo(receiver_url: str) -> tuple[int, list[MessageState]]:
+    """Post the demo's sample webhooks and the unparseable ones; the number posted and the
+    reference states of the samples' messages."""
     stream = mixed_stream(messages_per_kind=2, prefix="demo-")
     posts = [(w.provider, w.channel, w.body, w.content_type) for w in stream.webhooks]
     posts += [(provider, "main", body, "application/json") for provider, body in UNPARSEABLE]
@@ -159,19 +185,35 @@ async def post_demo(receiver_url: str) -> tuple[int, dict[str, dict[str, int]]]:
             url = f"{receiver_url}/webhooks/{provider}/{channel}"
             async with http.post(url, data=body, headers={"Content-Type": content_type}) as response:
                 assert response.status == 200, await response.text()
+    return len(posts), list(stream.expected.values())
+
+
+def expected_activity(states: list[MessageState]) -> dict[str, dict[str, int]]:
+    """Per scope, the transitions the reference fold of the samples gives (wa.metrics)."""
     expected: dict[str, dict[str, int]] = {}
-    for state in stream.expected.values():
+    for state in states:
         for (scope, _), agg in contributions(None, state, 60_000).items():
             row = expected.setdefault(scope.key, dict.fromkeys(STATUSES, 0))
             for status in STATUSES:
                 row[status] += agg.transitions[status]
-    return len(posts), expected
+    return expected
+
+
+def expected_cohorts(states: list[MessageState]) -> dict[str, dict[str, int]]:
+    """Per scope, the send-cohort counts the reference states of the samples give (wa.funnel)."""
+    expected: dict[str, dict[str, int]] = {}
+    for cohort, counts in cohort_funnel_of(states, HOUR).items():
+        row = expected.setdefault(Scope(cohort.provider, cohort.channel, cohort.campaign).key, dict.fromkeys(COHORT, 0))
+        summed = summary(counts)
+        for name in COHORT:
+            row[name] += summed[name]
+    return expected
 
 
 async def topics_view(settings: KafkaSettings, posted: int) -> dict[str, Any]:
     """What the page must show, computed here from the topics themselves."""
     bootstrap, topics = settings.bootstrap_servers, settings.topics
-    held = funnel_of(await read_topic(bootstrap, topics.metrics, "metric_window"))
+    held = cohorts_of(await read_topic(bootstrap, topics.funnel, "cohort_funnel"))
     alerts = await read_topic(bootstrap, topics.alerts, "alert")
     dead = await read_topic(bootstrap, topics.dlq, "dead_letter")
     return {
@@ -211,14 +253,22 @@ async def test_the_page_shows_what_the_topics_hold(
     tmp_path: Path,
 ) -> None:
     worker = start_worker(STATUSFLOW_IDLE_CLOSE_S="1", STATUSFLOW_TICK_INTERVAL_S="0.5", **NO_RETENTION)
-    posted, expected = await post_demo(receiver_url)
-    # The worker is done when every scope's windows add up to the reference fold of the samples.
-    metric_codec = codec("metric_window")
+    posted, states = await post_demo(receiver_url)
+    # The worker is done when every scope's windows and cohorts add up to the reference fold of
+    # the samples.
+    activity, expected = expected_activity(states), expected_cohorts(states)
+    metric_codec, funnel_codec = codec("metric_window"), codec("cohort_funnel")
     await consume(
         kafka_settings.bootstrap_servers,
         kafka_settings.topics.metrics,
-        until=lambda records: funnel_of([metric_codec.decode(v) for _, v in records]) == expected,
+        until=lambda records: funnel_of([metric_codec.decode(v) for _, v in records]) == activity,
         within=240,
+    )
+    await consume(
+        kafka_settings.bootstrap_servers,
+        kafka_settings.topics.funnel,
+        until=lambda records: cohorts_of([funnel_codec.decode(v) for _, v in records]) == expected,
+        within=120,
     )
 
     async with async_playwright() as playwright:
@@ -253,7 +303,10 @@ async def test_the_page_shows_what_the_topics_hold(
     assert set(shown["channels"]) == {f"{p}:main" for p in ("aivo", "generic", "gupshup", "infobip", "meta",
                                                            "twilio", "vonage", "weni", "wpp")}  # fmt: skip
     assert set(shown["campaigns"]) == {"aivo:main#hot-sale", "wpp:main#c-77"}
-    assert shown["channels"]["meta:main"]["sent"] == 6  # 3 lifecycles x 2 messages
+    assert shown["channels"]["meta:main"]["attempted"] == 6  # 3 lifecycles x 2 messages
+    # Cohort rates cannot exceed 100 %: not in the data, not in any text of the page.
+    assert shown["rates"] and all(0 <= r <= 1 for r in shown["rates"])
+    assert shown["percents"] and all(0 <= p <= 100 for p in shown["percents"])
     assert shown["dead_letters"] == len(UNPARSEABLE)
     assert "channel_logout" in shown["firing"]  # the samples' WPP logout is never followed by news
     assert set(shown["lag_groups"]) == {f"statusflow-{unique_id}-normalize", f"statusflow-{unique_id}"}
@@ -261,9 +314,7 @@ async def test_the_page_shows_what_the_topics_hold(
     assert shown["rate_lines"] >= 1
     # What a person reads (formatted text) is the same number as the data attribute.
     aivo = shown["channels"]["aivo:main"]
-    assert [int(t.replace(",", "")) for t in shown["cells_text"][:6]] == [
-        aivo[s] for s in ("queued", "created", "sent", "delivered", "read", "failed")
-    ]
+    assert [int(t.replace(",", "")) for t in shown["cells_text"][:6]] == [aivo[s] for s in COHORT]
     assert errors == []
     assert all(shot.stat().st_size > 10_000 for shot in shots)
     # The worker's own /metrics answers with its Faust sensors.

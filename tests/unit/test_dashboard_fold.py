@@ -1,21 +1,25 @@
-"""The dashboard's pure folds: metric windows, alerts and dead letters as the topics carry them."""
+"""The dashboard's pure folds: cohort funnels, metric windows, alerts and dead letters as the topics carry them."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from dashboard.fold import (
     DashboardState,
+    activity,
     apply_alert,
     apply_dead_letter,
+    apply_funnel,
     apply_metric,
+    cohort_series,
     funnel,
     latency,
-    rates,
     series,
     snapshot,
 )
 from schemas.codec import codec
+from streams.domain.funnel import Cohort, CohortRow, funnel_record
 from streams.domain.metrics import Scope, WindowAggregate, bucket_of, metric_record
 
 WINDOW = 60_000
@@ -51,12 +55,50 @@ def alert(
     return codec("alert").decode(codec("alert").encode(record))
 
 
+HOUR = 3_600_000
+
+
+def cohort(provider: str, campaign: str | None, start: int, *, revision: int = 0, **counts: int) -> dict[str, Any]:
+    """A CohortFunnel as the worker publishes it, through the topic's codec."""
+    row = CohortRow(Cohort(provider, "main", campaign, start), counts=Counter(counts), revision=revision)
+    record = funnel_record(row, HOUR)
+    return codec("cohort_funnel").decode(codec("cohort_funnel").encode(record))
+
+
 META = Scope("meta", "main")
 WPP = Scope("wpp", "main")
 CAMPAIGN = Scope("wpp", "main", "c-77")
 
 
-def test_funnel_sums_the_latest_revision_of_each_window_per_channel_and_campaign() -> None:
+def test_funnel_sums_the_latest_revision_of_each_cohort_with_rates_within_bounds() -> None:
+    state = DashboardState()
+    apply_funnel(state, cohort("meta", None, 0, attempted=4, sent=4))
+    apply_funnel(
+        state, cohort("meta", None, 0, revision=2, attempted=4, delivered=3, read=3, delivered_implied=2, sent=1)
+    )
+    apply_funnel(state, cohort("meta", None, 0, revision=1, attempted=4, delivered=1, sent=3))  # older: ignored
+    apply_funnel(state, cohort("meta", None, HOUR, attempted=6, failed=1, delivered=5, read=1))
+    apply_funnel(state, cohort("meta", "c-1", HOUR, attempted=6, failed=1, delivered=5, read=1))
+
+    rows = funnel(state)
+    (meta,) = rows["channels"]
+    assert meta["counts"] == {"attempted": 10, "delivered": 8, "read": 4, "failed": 1, "expired": 0, "pending": 1}
+    assert meta["rates"] == {"delivery_rate": 0.8, "read_rate": 0.5, "failure_rate": 0.1}
+    assert meta["cohorts"] == 2
+    assert [(r["key"], r["counts"]["attempted"]) for r in rows["campaigns"]] == [("meta:main#c-1", 6)]
+    points = cohort_series(state, points=10)
+    assert [p["cohort_start"] for p in points["all"]] == [0, HOUR]  # campaigns left out
+    assert points["meta:main"][0]["read_rate"] == 1.0
+    assert state.records["funnel"] == 5
+
+
+def test_cohort_rates_are_null_without_a_denominator() -> None:
+    state = DashboardState()
+    apply_funnel(state, cohort("meta", None, 0))
+    assert funnel(state)["channels"][0]["rates"] == {"delivery_rate": None, "read_rate": None, "failure_rate": None}
+
+
+def test_activity_sums_the_latest_revision_of_each_window_per_channel_and_campaign() -> None:
     state = DashboardState()
     apply_metric(state, metric(META, T, sent=4, delivered=2))
     apply_metric(state, metric(META, T, revision=1, sent=5, delivered=3))  # late data corrected the window
@@ -65,11 +107,11 @@ def test_funnel_sums_the_latest_revision_of_each_window_per_channel_and_campaign
     apply_metric(state, metric(WPP, T, queued=3, created=2))
     apply_metric(state, metric(CAMPAIGN, T, queued=3, created=2))
 
-    rows = funnel(state)
+    rows = activity(state)
     meta = next(r for r in rows["channels"] if r["key"] == "meta:main")
     assert meta["counts"] == {"queued": 0, "created": 0, "sent": 6, "failed": 1, "delivered": 3, "read": 2}
     assert meta["windows"] == 2
-    assert meta["rates"] == {"delivery_rate": 0.5, "read_rate": 2 / 3, "failure_rate": 1 / 7}
+    assert "rates" not in meta  # activity is no funnel: its ratios are no rates
     assert [r["key"] for r in rows["channels"]] == ["meta:main", "wpp:main"]
     assert [(r["key"], r["campaign"], r["counts"]["queued"]) for r in rows["campaigns"]] == [
         ("wpp:main#c-77", "c-77", 3)
@@ -77,16 +119,12 @@ def test_funnel_sums_the_latest_revision_of_each_window_per_channel_and_campaign
     assert state.records["metrics"] == 6
 
 
-def test_rates_are_null_without_a_denominator() -> None:
-    assert rates({"queued": 3}) == {"delivery_rate": None, "read_rate": None, "failure_rate": None}
-
-
 def test_windows_beyond_the_bound_drop_the_oldest() -> None:
     state = DashboardState(windows_per_scope=2)
     for i in range(4):
         apply_metric(state, metric(META, T + i * WINDOW, sent=1))
     assert sorted(w.window_start for w in state.windows["meta:main"].values()) == [T + 2 * WINDOW, T + 3 * WINDOW]
-    assert funnel(state)["channels"][0]["counts"]["sent"] == 2
+    assert activity(state)["channels"][0]["counts"]["sent"] == 2
 
 
 def test_series_sums_channels_per_window_without_campaigns_and_keeps_the_last_points() -> None:
@@ -101,8 +139,8 @@ def test_series_sums_channels_per_window_without_campaigns_and_keeps_the_last_po
     assert [p["window_start"] for p in out["all"]] == [T + WINDOW, T + 2 * WINDOW]
     everything = series(state, points=10)["all"]
     assert everything[0]["counts"]["sent"] == 8  # campaign windows repeat their channel's counts
-    assert everything[0]["delivery_rate"] == 6 / 8
-    assert everything[1]["failure_rate"] == 0.5
+    assert everything[1]["counts"]["failed"] == 2
+    assert "delivery_rate" not in everything[0]
     assert "wpp:main#c-77" not in out
     assert [p["window_start"] for p in out["wpp:main"]] == [T]
 

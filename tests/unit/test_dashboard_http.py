@@ -11,13 +11,13 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from dashboard.context import METRICS, SERVICE, SETTINGS
-from dashboard.fold import DashboardState, apply_alert, apply_metric, snapshot
+from dashboard.fold import DashboardState, apply_alert, apply_funnel, apply_metric, snapshot
 from dashboard.observability import DashboardMetrics
 from dashboard.service import DashboardService
 from dashboard.settings import DashboardSettings
 from dashboard.views import setup_routes
 from statusflow_cli.main import build_parser
-from tests.unit.test_dashboard_fold import CAMPAIGN, META, T, alert, metric
+from tests.unit.test_dashboard_fold import CAMPAIGN, META, T, alert, cohort, metric
 
 
 @pytest.fixture
@@ -37,6 +37,8 @@ def _snapshot() -> dict[str, Any]:
     state = DashboardState()
     apply_metric(state, metric(META, T, sent=4, delivered=3, read=1))
     apply_metric(state, metric(CAMPAIGN, T, queued=2))
+    apply_funnel(state, cohort("meta", None, 0, attempted=4, delivered=3, read=1, sent=1))
+    apply_funnel(state, cohort("wpp", "c-77", 0, attempted=2, queued=2))
     apply_alert(state, alert("channel_logout", at=T, severity="critical"))
     lag = {"rows": [{"group": "statusflow", "topic": "wa.status.events", "lag": 7, "partitions": 4}], "updated_at": T}
     return snapshot(state, lag=lag, receiver={}, now_ms=T)
