@@ -7,6 +7,8 @@ import uuid
 
 from aiohttp import web
 
+from schemas.event_loop import install_event_loop
+
 
 async def accept(request: web.Request) -> web.Response:
     """Read the body and say accepted, with nothing durable behind it."""
@@ -33,6 +35,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
+    install_event_loop("uvloop")  # as the receiver it is the baseline of
     web.run_app(create_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
 
 

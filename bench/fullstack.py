@@ -61,7 +61,6 @@ from bench.live import (
     Lag,
     LastChanges,
     Reference,
-    Sent,
     Stack,
     check_api,
     compare,
@@ -69,11 +68,11 @@ from bench.live import (
     end_offsets,
     pct,
     scan,
-    send_paced,
     warm_up,
     webhooks,
 )
 from schemas.codec import codec
+from statusflow_cli.http_load import Sent, send_paced
 from statusflow_cli.loadgen import MAX_RATE
 from streams.normalizer import normalize
 

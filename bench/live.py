@@ -1,12 +1,14 @@
 """The live stack of the full-stack bench and the soak: a real receiver and a real worker (RocksDB
 store) on one broker, paced sample webhooks, the worker's consumer lag, topic reads and the end
 state against the reference fold of what the receiver wrote.
+
+Webhooks are sent by statusflow_cli.http_load (`send_paced`), the
+lean client `statusflow loadgen` uses too.
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import dataclasses
 import random
@@ -17,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import orjson
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
 
@@ -27,14 +28,13 @@ from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings
 from schemas.topics import partitions_of
-from statusflow_cli.loadgen import MAX_RATE
+from statusflow_cli.http_load import send_paced
 from statusflow_cli.samples import LIFECYCLES, T0, reference_fold
 from streams.domain.lattice import MessageState, join
 from streams.lag import LagProbe, lag_by_topic
 from streams.records import state_view
 from streams.settings import WorkerSettings
 
-CONCURRENCY = 64
 #: The worker's warnings when it reads records again (streams/lag.py): the goal is none.
 REREAD_MARKS = ("reading again", "read again", "reading them again")
 
@@ -60,115 +60,11 @@ def webhooks(prefix: str, seed: int = 7) -> Iterator[tuple[str, bytes, str]]:
         n += 1
 
 
-@dataclasses.dataclass
-class Sent:
-    """What one paced load did; `acks` (request id → epoch ms of the 200) only when asked for."""
-
-    target_rate: float
-    sent: int = 0
-    acked: int = 0
-    errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    elapsed_s: float = 0.0
-    latencies_ms: list[float] = dataclasses.field(default_factory=list)  # from the actual send
-    acks: dict[str, int] | None = None
-
-    @property
-    def rate(self) -> float:
-        """Acknowledged webhooks per second."""
-        return self.acked / self.elapsed_s if self.elapsed_s else 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready figures."""
-        lat = sorted(self.latencies_ms)
-        return {
-            "target_rate": round(self.target_rate, 1),
-            "sent": self.sent,
-            "acked": self.acked,
-            "errors": dict(self.errors),
-            "seconds": round(self.elapsed_s, 1),
-            "rate": round(self.rate, 1),
-            "p50_ms": round(pct(lat, 0.5), 2) if lat else None,
-            "p99_ms": round(pct(lat, 0.99), 2) if lat else None,
-        }
-
-
 def pct(sorted_values: Sequence[float], q: float) -> float:
     """Nearest-rank percentile of sorted values (nan when empty)."""
     if not sorted_values:
         return float("nan")
     return sorted_values[min(len(sorted_values) - 1, int(len(sorted_values) * q))]
-
-
-async def send_paced(
-    base: str,
-    source: Iterator[tuple[str, bytes, str]],
-    rate: float,
-    count: int,
-    *,
-    keep_acks: bool = False,
-    within_s: float | None = None,
-    sent: Sent | None = None,
-    stop_when: asyncio.Event | None = None,
-) -> Sent:
-    """POST `count` webhooks open-loop at `rate` (at most 5,000/s), at most 64 in flight.
-
-    Each webhook has its scheduled time; a receiver slower than the rate makes the sender fall
-    behind (the achieved rate shows it). Ends after `within_s` (default: twice the schedule plus
-    30 s) or once `stop_when` is set, even if not everything was sent. `sent` may be passed in to
-    watch it while it runs.
-    """
-    rate = min(rate, MAX_RATE)
-    result = sent if sent is not None else Sent(target_rate=rate)
-    result.target_rate = rate
-    if keep_acks:
-        result.acks = {}
-    deadline = time.perf_counter() + (within_s if within_s is not None else 2 * count / rate + 30)
-    slots = asyncio.Semaphore(CONCURRENCY)
-    connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as http:
-
-        async def one(provider: str, body: bytes, content_type: str) -> None:
-            began = time.perf_counter()
-            try:
-                url = f"{base}/webhooks/{provider}"
-                async with http.post(url, data=body, headers={"Content-Type": content_type}) as response:
-                    answer = await response.read()
-                    if response.status == 200:
-                        done = time.perf_counter()
-                        result.acked += 1
-                        result.latencies_ms.append((done - began) * 1000)
-                        if result.acks is not None:
-                            result.acks[orjson.loads(answer)["request_id"]] = int(time.time() * 1000)
-                    else:
-                        result.errors[f"http {response.status}"] += 1
-            except TimeoutError:
-                result.errors["timeout"] += 1
-            except aiohttp.ClientError as exc:
-                result.errors[type(exc).__name__] += 1
-            finally:
-                slots.release()
-
-        started = time.perf_counter()
-        tasks: set[asyncio.Task[None]] = set()
-        for i in range(count):
-            now = time.perf_counter()
-            if now > deadline or (stop_when is not None and stop_when.is_set()):
-                break
-            delay = started + i / rate - now
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await slots.acquire()
-            task = asyncio.create_task(one(*next(source)))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            result.sent += 1
-        if tasks:
-            await asyncio.wait(set(tasks), timeout=35)
-        for task in list(tasks):  # none unless the receiver hangs past the client timeout
-            task.cancel()
-            result.errors["unfinished"] += 1
-        result.elapsed_s = time.perf_counter() - started
-    return result
 
 
 def worker_settings(settings: KafkaSettings, app_id: str) -> WorkerSettings:

@@ -40,7 +40,9 @@ import orjson
 
 from bench.fullstack import Step
 from bench.harness import RESULTS, broker_process
-from bench.live import LastChanges, Reference, Sent, Stack, check_api, compare, pct, scan, send_paced, warm_up, webhooks
+from bench.live import LastChanges, Reference, Stack, check_api, compare, pct, scan, warm_up, webhooks
+from schemas.event_loop import install_event_loop
+from statusflow_cli.http_load import Sent, send_paced
 from statusflow_cli.loadgen import MAX_RATE
 
 MAX_MINUTES = 30.0
@@ -445,6 +447,7 @@ def main() -> None:
     started = time.monotonic()
     print(f"soak: {args.minutes:g} min at {rate:,.0f} webhooks/s ({source})", flush=True)
     with broker_process() as broker:
+        install_event_loop("uvloop")  # as the stack's processes and statusflow loadgen
         results = asyncio.run(soak(broker.pid, broker.bootstrap, rate, args.minutes, args.interval))
     results.update(
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

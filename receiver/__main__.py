@@ -15,6 +15,7 @@ from receiver.logs import AccessLogger, configure_logging
 from receiver.settings import ReceiverSettings
 from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
+from schemas.event_loop import install_event_loop
 from schemas.topics import ensure_topics
 
 log = logging.getLogger("receiver")
@@ -24,6 +25,7 @@ def main() -> None:
     """Load settings and channels, create the topics if the broker is up, serve until SIGINT/SIGTERM."""
     settings = ReceiverSettings()
     configure_logging(settings.log_level, settings.log_format, settings.privacy())
+    install_event_loop(settings.event_loop)
     # The one place the environment is handed over: secrets of channels may come from it.
     try:
         channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None

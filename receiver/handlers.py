@@ -144,7 +144,8 @@ async def receive_webhook(request: web.Request) -> web.Response:
         remote_addr=request.remote,
     )
     durable = await request.app[DURABLE].put(settings.topics.raw, request_id.encode(), envelope.to_avro())
-    log.info("webhook %s accepted for %s/%s, durable in %s", request_id, route.spec.name, route.channel_name, durable)
+    # The access log line and the audit record say the same: at debug only, not twice per request.
+    log.debug("webhook %s accepted for %s/%s, durable in %s", request_id, route.spec.name, route.channel_name, durable)
     return web.json_response({"status": "accepted", "request_id": request_id, "durable": durable})
 
 

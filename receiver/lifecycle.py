@@ -67,7 +67,7 @@ def durability(injected: Publisher | None) -> CleanupContext:
         kafka: KafkaPublisher | None = None
         publisher: Publisher
         if injected is None:
-            kafka = KafkaPublisher(settings.bootstrap_servers, settings.publish_timeout_s)
+            kafka = KafkaPublisher(settings.bootstrap_servers, settings.publish_timeout_s, settings.publish_linger_ms)
             publisher = kafka
             try:
                 await kafka.start()

@@ -37,9 +37,10 @@ class KafkaPublisher:
     idempotence sequence from the outage is carried over.
     """
 
-    def __init__(self, bootstrap_servers: str, timeout_s: float) -> None:
+    def __init__(self, bootstrap_servers: str, timeout_s: float, linger_ms: int = 5) -> None:
         self._bootstrap_servers = bootstrap_servers
         self._timeout_s = timeout_s
+        self._linger_ms = linger_ms
         self._producer: AIOKafkaProducer | None = None
 
     def _new_producer(self) -> AIOKafkaProducer:
@@ -47,7 +48,7 @@ class KafkaPublisher:
             bootstrap_servers=self._bootstrap_servers,
             acks="all",
             enable_idempotence=True,
-            linger_ms=2,
+            linger_ms=self._linger_ms,
             request_timeout_ms=int(self._timeout_s * 1000),
         )
 

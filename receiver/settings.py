@@ -41,6 +41,12 @@ class ReceiverSettings(KafkaSettings):
         default=True,
         description="Development mode: accept unsigned webhooks from loopback when no secret is set.",
     )
+    publish_linger_ms: int = Field(
+        default=5,
+        ge=0,
+        le=100,
+        description="How long the producer gathers webhooks into one broker request (adds at most this to each ack).",
+    )
     spool_enabled: bool = Field(default=True, description="Spool to local disk when Kafka does not acknowledge.")
     spool_dir: Path = Field(default=Path(".local/receiver-spool"), description="Root of the spool slots.")
     spool_max_bytes: int = Field(default=256 * 1024 * 1024, ge=4096, description="Spool bound; beyond it 503.")

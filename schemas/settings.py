@@ -9,6 +9,8 @@ from __future__ import annotations
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.event_loop import EventLoopKind
+
 
 class TopicNames(BaseSettings):
     """Topic names (DESIGN.md: names configurable, defaults shown)."""
@@ -40,6 +42,9 @@ class KafkaSettings(BaseSettings):
         validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "STATUSFLOW_BOOTSTRAP_SERVERS"),
     )
     topics: TopicNames = Field(default_factory=TopicNames)
+    event_loop: EventLoopKind = Field(
+        default="uvloop", description="The process's asyncio loop: uvloop, or asyncio (the standard one)."
+    )
     partitions: int = Field(default=4, ge=1, description="Partitions of every topic we create.")
     replication_factor: int = Field(default=1, ge=1)
     # The only topics that hold payloads as sent (phone numbers, message content): how long they

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import dataclasses
 import ipaddress
 import math
@@ -19,12 +18,12 @@ import time
 from collections.abc import Callable, Iterator
 from urllib.parse import urlsplit
 
-import aiohttp
-
+from schemas.event_loop import install_event_loop
 from statusflow_cli.console import EXIT_USAGE, CliError, Tracker, Unreachable, progress, say
+from statusflow_cli.http_load import MAX_RATE, HttpError, Sent, percentiles, probe, send_paced
 from statusflow_cli.samples import LIFECYCLES, T0
 
-MAX_RATE = 5_000  # webhooks per second
+__all__ = ["MAX_RATE", "percentiles"]  # re-exported: the bench and tests import them from here
 MAX_DURATION_S = 600
 MAX_COUNT = 1_000_000
 MAX_CONCURRENCY = 128
@@ -43,27 +42,6 @@ class LoadPlan:
     concurrency: int
     seed: int = 7
     prefix: str = "load-"
-
-
-@dataclasses.dataclass
-class LoadResult:
-    """What happened to the webhooks sent."""
-
-    sent: int = 0
-    acked: int = 0
-    errors: collections.Counter[str] = dataclasses.field(default_factory=collections.Counter)
-    latencies_ms: list[float] = dataclasses.field(default_factory=list)
-    elapsed_s: float = 0.0
-
-    def summary(self) -> list[str]:
-        """The lines `statusflow loadgen` prints at the end."""
-        rate = self.sent / self.elapsed_s if self.elapsed_s else 0.0
-        pct = percentiles(self.latencies_ms)
-        errors = ", ".join(f"{kind} {n}" for kind, n in sorted(self.errors.items())) or "none"
-        return [
-            f"sent {self.sent} in {self.elapsed_s:.1f}s ({rate:,.1f}/s), acked {self.acked}, errors {errors}",
-            "latency ms (acked): " + "  ".join(f"{name} {value:.1f}" for name, value in pct.items()),
-        ]
 
 
 def parse_mix(text: str) -> dict[str, int]:
@@ -140,72 +118,16 @@ def generate(
         n += 1
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    """p50, p90, p99 and max by nearest rank (empty input gives zeros)."""
-    if not values:
-        return {"p50": 0.0, "p90": 0.0, "p99": 0.0, "max": 0.0}
-    ordered = sorted(values)
-
-    def rank(q: float) -> float:
-        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-    return {"p50": rank(0.50), "p90": rank(0.90), "p99": rank(0.99), "max": ordered[-1]}
-
-
-async def run_load(plan: LoadPlan, tracker: Tracker) -> LoadResult:
+async def run_load(plan: LoadPlan, tracker: Tracker) -> Sent:
     """Send `plan.count` webhooks paced at `plan.rate`, at most `plan.concurrency` in flight."""
-    base = plan.url.rstrip("/")
-    result = LoadResult()
-    slots = asyncio.Semaphore(plan.concurrency)
-    webhooks = generate(plan.mix, plan.seed, plan.prefix)
-    timeout = aiohttp.ClientTimeout(total=30)
-    async with aiohttp.ClientSession(timeout=timeout) as http:
-        await _probe(http, base)
-
-        async def send(provider: str, body: bytes, content_type: str) -> None:
-            began = time.perf_counter()
-            try:
-                url = f"{base}/webhooks/{provider}"
-                async with http.post(url, data=body, headers={"Content-Type": content_type}) as response:
-                    await response.read()
-                    if response.status == 200:
-                        result.acked += 1
-                        result.latencies_ms.append((time.perf_counter() - began) * 1000)
-                    else:
-                        result.errors[f"http {response.status}"] += 1
-            except TimeoutError:
-                result.errors["timeout"] += 1
-            except aiohttp.ClientError as exc:
-                result.errors[type(exc).__name__] += 1
-            finally:
-                slots.release()
-                tracker.advance()
-
-        started = time.perf_counter()
-        tasks: set[asyncio.Task[None]] = set()
-        for i in range(plan.count):
-            # Open loop: each webhook has its scheduled time; a slow receiver makes us fall
-            # behind (visible in the achieved rate) rather than silently lowering the load.
-            delay = started + i / plan.rate - time.perf_counter()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            await slots.acquire()
-            provider, body, content_type = next(webhooks)
-            task = asyncio.create_task(send(provider, body, content_type))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-            result.sent += 1
-        await asyncio.gather(*tasks)
-        result.elapsed_s = time.perf_counter() - started
-    return result
-
-
-async def _probe(http: aiohttp.ClientSession, base: str) -> None:
     try:
-        async with http.get(f"{base}/healthz", timeout=aiohttp.ClientTimeout(total=5)) as response:
-            await response.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise Unreachable("receiver", base, exc) from exc
+        await probe(plan.url)
+    except (HttpError, OSError, TimeoutError) as exc:
+        raise Unreachable("receiver", plan.url, exc) from exc
+    webhooks = generate(plan.mix, plan.seed, plan.prefix)
+    return await send_paced(
+        plan.url, webhooks, plan.rate, plan.count, concurrency=plan.concurrency, on_done=tracker.advance
+    )
 
 
 def cmd_loadgen(args: argparse.Namespace) -> int:
@@ -227,6 +149,7 @@ def cmd_loadgen(args: argparse.Namespace) -> int:
         prefix=args.prefix if args.prefix is not None else f"load-{int(time.time())}-",
     )
     say(f"loadgen: {plan.count} webhooks at {plan.rate:g}/s to {plan.url} ({', '.join(plan.mix)})")
+    install_event_loop("uvloop")  # the generator should weigh little on the machine it loads
     with progress("loadgen", plan.count) as tracker:
         result = asyncio.run(run_load(plan, tracker))
     for line in result.summary():

@@ -11,6 +11,7 @@ from faust.worker import Worker as FaustWorker
 
 from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
+from schemas.event_loop import install_event_loop
 from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
@@ -46,6 +47,7 @@ def main() -> None:
     """Create the topics (also Faust's own) if needed, then run the worker until SIGINT/SIGTERM."""
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    install_event_loop(settings.event_loop)
     try:
         channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
         app = create_app(settings, channels)

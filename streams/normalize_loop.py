@@ -56,6 +56,9 @@ class NormalizeLoop:
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=int(max(s.session_timeout_s / 4, 0.5) * 1000),
             fetch_max_bytes=32 * 1024 * 1024,
+            # One fetch per batch, not per record trickling in (see streams.commits.FetchBatching).
+            fetch_min_bytes=s.fetch_min_bytes,
+            fetch_max_wait_ms=s.fetch_max_wait_ms,
             max_partition_fetch_bytes=8 * 1024 * 1024,
         )
         producer = AIOKafkaProducer(

@@ -21,6 +21,7 @@ from typing import ClassVar, Protocol
 from pydantic import SecretStr
 
 from schemas.channels import load_channels
+from schemas.event_loop import install_event_loop
 from streams.normalize_loop import NormalizeLoop
 from streams.settings import WorkerSettings
 from streams.stages import stage_functions
@@ -81,6 +82,7 @@ def child_main(settings_json: str, secrets: dict[str, str], ready: Flag, parent:
     settings = settings_in_child(settings_json, secrets)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the worker stops us
+    install_event_loop(settings.event_loop)
     with contextlib.suppress(asyncio.CancelledError):
         asyncio.run(_run(settings, ready, parent))
 

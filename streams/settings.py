@@ -40,6 +40,14 @@ class WorkerSettings(KafkaSettings):
     normalize_linger_ms: int = Field(
         default=10, ge=0, description="How long a small normalize batch waits for more webhooks (0: never)."
     )
+    fetch_min_bytes: int = Field(
+        default=64 * 1024,
+        ge=1,
+        description="Bytes a consumer fetch waits for (up to fetch_max_wait_ms): one fetch carries a batch.",
+    )
+    fetch_max_wait_ms: int = Field(
+        default=20, ge=0, le=1000, description="Longest a fetch waits for fetch_min_bytes (added latency per stage)."
+    )
     batch_max_records: int = Field(
         default=100, ge=1, description="Records the track and channel agents take per batch (one broker round trip)."
     )

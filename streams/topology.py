@@ -8,6 +8,7 @@ import faust
 from aiokafka.admin import NewTopic
 from faust.types import TableT, TopicT
 
+from streams.commits import FetchBatching, batch_fetches
 from streams.commits import register as register_transport
 from streams.settings import WorkerSettings
 from streams.table_store import register as register_memory_store
@@ -77,6 +78,7 @@ def build_topology(settings: WorkerSettings) -> Topology:
         web_bind=settings.web_host,
         web_enabled=True,
     )
+    batch_fetches(app, FetchBatching(settings.fetch_min_bytes, settings.fetch_max_wait_ms))
     names = settings.topics
     # Faust's RocksDB defaults are sized for a dedicated host: 3 write buffers of 64 MB and a
     # 2 GB block cache per partition database. These bound a worker's memory by the settings.
