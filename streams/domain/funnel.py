@@ -141,6 +141,9 @@ def delta(
     new ones (`expired`: the after state left the table unfinished). With `into`, the deltas are
     added to those of other changes; counters and cohorts whose delta sums to nothing are left out."""
     out: dict[Cohort, Counts] = {} if into is None else into
+    # Only the cohorts this change touched are tidied: `into` may gather a whole batch, and
+    # sweeping all of it per message made a batch quadratic (30 % of the worker's time).
+    touched: set[Cohort] = set()
     for state, sign, gone in ((before, -1, False), (after, 1, expired)):
         if state is None:
             continue
@@ -149,9 +152,11 @@ def delta(
             target = out.get(cohort)
             if target is None:
                 target = out[cohort] = Counter()
+            touched.add(cohort)
             for name, count in counts.items():
                 target[name] += sign * count
-    for cohort, counts in list(out.items()):
+    for cohort in touched:
+        counts = out[cohort]
         for name in [n for n, c in counts.items() if c == 0]:
             del counts[name]
         if not counts:
