@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 
 from devkit import kafka_local
 from schemas.topics import ensure_topics
@@ -112,15 +113,26 @@ async def test_broker_stopped_under_load_the_spool_takes_over_and_drains(
         await asyncio.to_thread(kafka_local.stop, port, own_dir)
 
 
-async def partition_leaders(bootstrap: str, topic: str) -> dict[int, tuple[int, list[int]]]:
-    """partition -> (leader node id, replicas)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        (described,) = await admin.describe_topics([topic])
-    finally:
-        await admin.close()
-    return {p["partition"]: (p["leader"], p["replicas"]) for p in described["partitions"]}
+async def partition_leaders(bootstrap: str, topic: str, within_s: float = 60.0) -> dict[int, tuple[int, list[int]]]:
+    """partition -> (leader node id, replicas).
+
+    Right after a broker is killed the cluster still lists it until its session expires, and
+    a fresh admin client may send its metadata request there (NodeNotReadyError): asked again
+    until a live broker answers, within `within_s`.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+        try:
+            await admin.start()
+            (described,) = await admin.describe_topics([topic])
+            return {p["partition"]: (p["leader"], p["replicas"]) for p in described["partitions"]}
+        except KafkaError:
+            if time.monotonic() > deadline:
+                raise
+        finally:
+            await admin.close()
+        await asyncio.sleep(0.5)  # a retry pause, not synchronisation: the loop waits for an answer
 
 
 async def test_cluster_leader_of_a_busy_partition_killed_under_load(
@@ -148,7 +160,13 @@ async def test_cluster_leader_of_a_busy_partition_killed_under_load(
         victim, _ = raw[0]  # the raw log's partition 0 takes a quarter of every webhook
         await asyncio.to_thread(cluster.kill, victim)
         deliveries = await sending
-        after = await partition_leaders(cluster.bootstrap, stack.settings.topics.raw)
+
+        async def moved() -> dict[int, tuple[int, list[int]]] | None:
+            # The cluster names a new leader once the victim's broker session expires (5 s).
+            leaders = await partition_leaders(cluster.bootstrap, stack.settings.topics.raw)
+            return leaders if leaders[0][0] not in (victim, -1) else None
+
+        after = await wait_until(moved, within=60, what=f"a new leader of raw/0 after node {victim} died")
         end = await verify(
             "cluster leader SIGKILL",
             stack,
