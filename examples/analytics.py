@@ -1,7 +1,7 @@
 """Run examples/analytics.sql with DuckDB over an export directory and print the table.
 
 python examples/analytics.py export/            # the --out of statusflow export-parquet
-python examples/analytics.py export/ --metrics-topic wa.metrics
+python examples/analytics.py export/ --funnel-topic wa.funnel
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ import duckdb
 QUERY = Path(__file__).with_name("analytics.sql")
 
 
-def campaign_rates(out: Path, metrics_topic: str = "wa.metrics") -> list[tuple[Any, ...]]:
-    """(campaign, day, sent, delivered, read, delivery_rate, read_rate) rows of the example query."""
-    files = str(out / f"topic={metrics_topic}" / "date=*" / "*.parquet").replace("'", "''")
+def campaign_rates(out: Path, funnel_topic: str = "wa.funnel") -> list[tuple[Any, ...]]:
+    """(campaign, day, attempted, delivered, read, failed, pending, delivery_rate, read_rate,
+    failure_rate) rows of the example query: send-cohort rates per campaign per day."""
+    files = str(out / f"topic={funnel_topic}" / "date=*" / "*.parquet").replace("'", "''")
     with duckdb.connect() as con:
         # A path, its quotes doubled: DuckDB takes no parameters in a view's table function.
-        view = f"CREATE VIEW metrics AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)"  # noqa: S608
+        view = f"CREATE VIEW funnel AS SELECT * FROM read_parquet('{files}', hive_partitioning = true)"  # noqa: S608
         con.execute(view)
         return con.execute(QUERY.read_text(encoding="utf-8")).fetchall()
 
@@ -30,12 +31,15 @@ def main() -> int:
     """Print the rates as a small table."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="the export directory")
-    parser.add_argument("--metrics-topic", default="wa.metrics")
+    parser.add_argument("--funnel-topic", default="wa.funnel")
     args = parser.parse_args()
-    sys.stdout.write(f"{'campaign':20} {'day':10} {'sent':>6} {'deliv.':>6} {'read':>6} {'deliv.%':>8} {'read%':>8}\n")
-    for campaign, day, sent, delivered, read, delivery_rate, read_rate in campaign_rates(args.out, args.metrics_topic):
-        rates = [f"{rate:8.1%}" if rate is not None else f"{'-':>8}" for rate in (delivery_rate, read_rate)]
-        sys.stdout.write(f"{campaign:20} {day!s:10} {sent:6} {delivered:6} {read:6} {' '.join(rates)}\n")
+    counts = ("attempted", "deliv.", "read", "failed", "pending")
+    rates = ("deliv.%", "read%", "fail.%")
+    sys.stdout.write(f"{'campaign':20} {'day':10} " + " ".join(f"{c:>9}" for c in counts + rates) + "\n")
+    for campaign, day, *numbers in campaign_rates(args.out, args.funnel_topic):
+        cells = [f"{n:>9}" for n in numbers[:5]]
+        cells += [f"{r:>9.1%}" if r is not None else f"{'-':>9}" for r in numbers[5:]]
+        sys.stdout.write(f"{campaign:20} {day!s:10} " + " ".join(cells) + "\n")
     return 0
 
 

@@ -1,10 +1,11 @@
-"""Example consumer: print statusflow's changes, alerts and metrics as JSON lines.
+"""Example consumer: print statusflow's changes, alerts, metrics and cohort funnels as JSON lines.
 
     KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:9092 python examples/consume_all.py --from-beginning
 
 Uses only the consumer kit (`statusflow_consumer`) and aiokafka: no schema registry. Each line
 is one decoded record with its schema, topic, partition, offset and key; repeats that
-at-least-once delivery may bring are dropped by their deterministic id. Topic names follow
+at-least-once delivery may bring are dropped by their deterministic id (a cohort funnel's next
+revision is news: wa.funnel is an upsert topic, whose last record per key is the truth). Topic names follow
 the same STATUSFLOW_TOPIC_* variables as the pipeline.
 """
 
@@ -21,9 +22,9 @@ from statusflow_consumer import Deduper, decoded
 
 
 async def consume(args: argparse.Namespace) -> int:
-    """Read the three public topics and print one JSON line per new record."""
+    """Read the four public topics and print one JSON line per new record."""
     settings = KafkaSettings()
-    topics = [settings.topics.changes, settings.topics.alerts, settings.topics.metrics]
+    topics = [settings.topics.changes, settings.topics.alerts, settings.topics.metrics, settings.topics.funnel]
     consumer = AIOKafkaConsumer(
         *topics,
         bootstrap_servers=settings.bootstrap_servers,

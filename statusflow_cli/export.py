@@ -1,4 +1,4 @@
-"""`statusflow export-parquet`: land wa.status.changes and wa.metrics as date-partitioned Parquet."""
+"""`statusflow export-parquet`: land wa.status.changes, wa.metrics and wa.funnel as date-partitioned Parquet."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     try:
         settings = ExportSettings(
             bootstrap_servers=kafka.bootstrap_servers,
-            topics=(kafka.topics.changes, kafka.topics.metrics),
+            topics=(kafka.topics.changes, kafka.topics.metrics, kafka.topics.funnel),
             out=Path(args.out),
             group_id=args.group,
             batch_records=args.batch_records,
@@ -56,7 +56,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """The `export-parquet` subcommand."""
     parser = sub.add_parser(
         "export-parquet",
-        help="land wa.status.changes and wa.metrics as date-partitioned Parquet files",
+        help="land wa.status.changes, wa.metrics and wa.funnel as date-partitioned Parquet files",
         description="A restartable sink: topic=<topic>/date=<YYYY-MM-DD>/part-<partition>-<first>-<last>.parquet, "
         "offsets committed only after each file is fsynced; a rerun neither loses nor duplicates "
         "records (docs/analytics.md).",

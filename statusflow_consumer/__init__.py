@@ -12,7 +12,9 @@ package (`schema_files()`), including records written with an earlier schema ver
             print(item.record["message_key"], item.record["status"])
 
 Delivery is at least once: a repeat carries the same deterministic id (`Decoded.dedupe_id`:
-change_id, alert_id, metric_id + revision, audit_id, request_id), which `Deduper` drops.
+change_id, alert_id, metric_id + revision, funnel_id + revision, audit_id, request_id), which
+`Deduper` drops. wa.funnel is an upsert topic (compacted): keep the last `CohortFunnel` per key
+(`funnel_key`), which is the highest revision per funnel_id.
 The topic contract (keys, ordering, retention) is in docs/topics.md.
 """
 
@@ -29,12 +31,13 @@ from typing import Any, Protocol
 
 from schemas.codec import SCHEMA_NAMES, SchemaError, decode_any
 from schemas.topics import partitions_of
-from statusflow_consumer.records import Alert, MetricWindow, StatusChange
+from statusflow_consumer.records import Alert, CohortFunnel, MetricWindow, StatusChange, funnel_key
 
 __all__ = [
     "DEDUPE_FIELDS",
     "TOPIC_SCHEMAS",
     "Alert",
+    "CohortFunnel",
     "Decoded",
     "Deduper",
     "MetricWindow",
@@ -43,6 +46,7 @@ __all__ = [
     "decode",
     "decode_message",
     "decoded",
+    "funnel_key",
     "partitions_of",
     "schema_files",
     "schema_json",
@@ -58,6 +62,7 @@ TOPIC_SCHEMAS = {
     "dlq": "dead_letter",
     "audit": "audit_record",
     "signals": "channel_signals",
+    "funnel": "cohort_funnel",
 }
 
 # The fields that identify a record across at-least-once repeats, per schema. Internal hops
@@ -68,6 +73,7 @@ DEDUPE_FIELDS: dict[str, tuple[str, ...]] = {
     "status_change": ("change_id",),
     "alert": ("alert_id",),
     "metric_window": ("metric_id", "revision"),
+    "cohort_funnel": ("funnel_id", "revision"),
     "audit_record": ("audit_id",),
     "dead_letter": ("request_id",),
 }

@@ -1,4 +1,4 @@
-"""A restartable sink of wa.status.changes and wa.metrics into date-partitioned Parquet files.
+"""A restartable sink of wa.status.changes, wa.metrics and wa.funnel into date-partitioned Parquet files.
 
 Neither loss nor duplicates across crashes and reruns:
 
@@ -12,7 +12,7 @@ Neither loss nor duplicates across crashes and reruns:
   (`*.parquet` globs) and the next start removes.
 
 One export process owns an output directory (a lock file says so) and reads every partition
-of both topics itself (manual assignment under the group id that keeps its commits).
+of its topics itself (manual assignment under the group id that keeps its commits).
 """
 
 from __future__ import annotations
@@ -195,7 +195,7 @@ class ParquetExport:
         if item is None:
             return
         if item.schema not in ROWS:
-            msg = f"{tp.topic}-{tp.partition}@{message.offset} holds {item.schema}, not a change or metric"
+            msg = f"{tp.topic}-{tp.partition}@{message.offset} holds {item.schema}, which is not exported"
             raise ExportError(msg)
         date = event_date(item)
         buffer = self._buffers.get(tp)

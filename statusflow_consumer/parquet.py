@@ -17,7 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from statusflow_consumer import Decoded
+from statusflow_consumer import Decoded, funnel_key
 
 _TS = pa.timestamp("ms", tz="UTC")
 _COUNTS = pa.map_(pa.string(), pa.int64())
@@ -76,8 +76,47 @@ METRICS_SCHEMA = pa.schema(
     ]
 )
 
+# wa.funnel is an upsert topic: every revision of a cohort lands as a row, and a query keeps the
+# highest revision per funnel_id (= the last record per funnel_key), as examples/analytics.sql does.
+FUNNEL_COUNTS = (
+    "attempted",
+    "delivered",
+    "delivered_implied",
+    "read",
+    "failed",
+    "expired",
+    "pending",
+    "pending_queued",
+    "pending_created",
+    "pending_sent",
+)
+FUNNEL_SCHEMA = pa.schema(
+    [
+        pa.field("funnel_key", pa.string(), nullable=False),
+        pa.field("funnel_id", pa.string(), nullable=False),
+        pa.field("revision", pa.int64(), nullable=False),
+        pa.field("scope", pa.string(), nullable=False),
+        pa.field("provider", pa.string(), nullable=False),
+        pa.field("channel", pa.string(), nullable=False),
+        pa.field("campaign", pa.string()),
+        pa.field("cohort_start", _TS, nullable=False),
+        pa.field("cohort_end", _TS, nullable=False),
+        *(pa.field(name, pa.int64(), nullable=False) for name in FUNNEL_COUNTS),
+        pa.field("failures_by_reason", _COUNTS),
+        pa.field("failures_by_code", _COUNTS),
+        pa.field("delivery_rate", pa.float64()),
+        pa.field("read_rate", pa.float64()),
+        pa.field("failure_rate", pa.float64()),
+        pa.field("sent_to_delivered", pa.list_(pa.int64())),
+        pa.field("delivered_to_read", pa.list_(pa.int64())),
+        *(pa.field(f"sent_to_delivered_{p}_ms", pa.int64()) for p in PERCENTILES),
+        *(pa.field(f"delivered_to_read_{p}_ms", pa.int64()) for p in PERCENTILES),
+        *_KAFKA,
+    ]
+)
+
 # The Parquet table of each exported schema.
-SCHEMAS = {"status_change": CHANGES_SCHEMA, "metric_window": METRICS_SCHEMA}
+SCHEMAS = {"status_change": CHANGES_SCHEMA, "metric_window": METRICS_SCHEMA, "cohort_funnel": FUNNEL_SCHEMA}
 
 _PART = re.compile(r"^part-(\d+)-(\d+)-(\d+)\.parquet$")
 
@@ -106,16 +145,35 @@ def metric_row(item: Decoded) -> dict[str, Any]:
     return row | _kafka(item)
 
 
-ROWS = {"status_change": change_row, "metric_window": metric_row}
+def funnel_row(item: Decoded) -> dict[str, Any]:
+    """A CohortFunnel as one row of FUNNEL_SCHEMA: its key (the Kafka key, or rebuilt from the
+    fields), counts, rates, histograms, and percentiles as columns."""
+    r = item.record
+    row: dict[str, Any] = {"funnel_key": item.key if item.key is not None else funnel_key(r)}
+    row |= {name: r[name] for name in ("funnel_id", "revision", "scope", "provider", "channel", "campaign")}
+    row |= {"cohort_start": r["cohort_start"], "cohort_end": r["cohort_end"]}
+    row |= {name: r.get(name) or 0 for name in FUNNEL_COUNTS}
+    row |= {name: r[name] for name in ("failures_by_reason", "failures_by_code")}
+    row |= {name: r[name] for name in ("delivery_rate", "read_rate", "failure_rate")}
+    row |= {name: r[name] for name in ("sent_to_delivered", "delivered_to_read")}
+    row |= {f"sent_to_delivered_{p}_ms": r["sent_to_delivered_ms"].get(p) for p in PERCENTILES}
+    row |= {f"delivered_to_read_{p}_ms": r["delivered_to_read_ms"].get(p) for p in PERCENTILES}
+    return row | _kafka(item)
+
+
+ROWS = {"status_change": change_row, "metric_window": metric_row, "cohort_funnel": funnel_row}
 
 
 def event_date(item: Decoded) -> str:
-    """The UTC date a record belongs to: a window's start; a change's latest status time.
+    """The UTC date a record belongs to: a window's or a cohort's start (every revision of a
+    cohort in one directory); a change's latest status time.
 
     A change without any status time (none is expected) falls back to the Kafka timestamp.
     """
     if item.schema == "metric_window":
         millis = item.record["window_start"]
+    elif item.schema == "cohort_funnel":
+        millis = item.record["cohort_start"]
     else:
         times = [item.record.get(name) for name in _CHANGE_TIMES]
         millis = max((t for t in times if t is not None), default=item.timestamp or 0)

@@ -5,7 +5,7 @@ Times are epoch milliseconds (UTC); the codec does not turn them into datetimes.
 
 from __future__ import annotations
 
-from typing import TypedDict
+from typing import Any, TypedDict
 
 
 class StatusChange(TypedDict):
@@ -80,5 +80,55 @@ class MetricWindow(TypedDict):
     final: bool
 
 
+class CohortFunnel(TypedDict):
+    """wa.funnel (compacted): the whole current counts of one send cohort of a channel or campaign.
+
+    An upsert: the last record per key (`provider:channel@cohort_start`, or
+    `provider:channel#campaign@cohort_start`), i.e. the highest `revision` per `funnel_id`, is
+    the cohort's truth. Rates are within [0, 1] (None without a denominator).
+    """
+
+    funnel_id: str
+    revision: int
+    scope: str
+    provider: str
+    channel: str
+    campaign: str | None
+    cohort_start: int
+    cohort_end: int
+    attempted: int
+    delivered: int
+    delivered_implied: int
+    read: int
+    failed: int
+    expired: int
+    pending: int
+    pending_queued: int
+    pending_created: int
+    pending_sent: int
+    failures_by_reason: dict[str, int]
+    failures_by_code: dict[str, int]
+    delivery_rate: float | None
+    read_rate: float | None
+    failure_rate: float | None
+    sent_to_delivered: list[int]
+    delivered_to_read: list[int]
+    sent_to_delivered_ms: dict[str, int]
+    delivered_to_read_ms: dict[str, int]
+
+
+def funnel_key(record: CohortFunnel | dict[str, Any]) -> str:
+    """The key of a CohortFunnel record on wa.funnel, rebuilt from its fields."""
+    scope = f"{record['provider']}:{record['channel']}"
+    if record.get("campaign") is not None:
+        scope += f"#{record['campaign']}"
+    return f"{scope}@{record['cohort_start']}"
+
+
 # The schema each typed view describes.
-TYPED = {"status_change": StatusChange, "alert": Alert, "metric_window": MetricWindow}
+TYPED = {
+    "status_change": StatusChange,
+    "alert": Alert,
+    "metric_window": MetricWindow,
+    "cohort_funnel": CohortFunnel,
+}

@@ -1,5 +1,5 @@
 """Every statusflow command against the real broker: run, demo, tail, replay, loadgen, topics,
-check-config (and export-parquet in test_consumer_kit), with their errors."""
+check-config, funnel (and export-parquet in test_consumer_kit), with their errors."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ from statusflow_cli.samples import mixed_stream
 from streams.domain.status import FailureReason
 from tests.integration.conftest import REPO, WorkerFactory
 from tests.integration.helpers import consume, faults_pythonpath, read_topic, wait_until
+from tests.integration.test_funnel import EXPECTED as FUNNEL_COUNTS
+from tests.integration.test_funnel import RATES as FUNNEL_RATES
+from tests.integration.test_funnel import campaign_webhooks
 from tests.integration.test_pipeline import produce_raw
 
 pytestmark = pytest.mark.integration
@@ -284,3 +287,54 @@ async def test_demo_without_a_receiver_says_so_in_one_line(kafka_settings: Kafka
     code, _, err = await _cli_all(_env(kafka_settings), "demo", "--url", f"http://127.0.0.1:{free_port()}")
     assert code == 3
     assert err.startswith("statusflow: cannot reach the receiver") and err.count("\n") == 1
+
+
+async def test_funnel_prints_a_campaigns_cohort_rates_as_the_worker_answers_them(
+    kafka_settings: KafkaSettings, receiver_url: str, start_worker: WorkerFactory, unique_id: str
+) -> None:
+    """Issue 15's campaign (10 sent, 6 delivered of which 4 read, 2 read without a delivery, 2
+    errors, every webhook twice) through `statusflow funnel`, as a table and as JSON."""
+    worker = start_worker()
+    campaign = f"cli-{unique_id}"
+    async with aiohttp.ClientSession() as http:
+        for body in campaign_webhooks(campaign):
+            async with http.post(
+                f"{receiver_url}/webhooks/aivo", data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                assert response.status == 200, await response.text()
+
+        async def settled() -> bool | None:
+            try:
+                async with http.get(f"{worker.url}/funnel/aivo/default", params={"campaign": campaign}) as answer:
+                    view = await answer.json() if answer.status == 200 else {}
+            except aiohttp.ClientConnectionError:
+                return None  # the worker's web server is not up yet
+            return True if view.get("attempted") == 10 and view.get("pending") == 0 else None
+
+        await wait_until(settled, within=180, what="the campaign's funnel on the worker")
+
+    env = _env(kafka_settings)
+    asked = ("funnel", "aivo", "default", "--campaign", campaign, "--worker-url", worker.url)
+    code, out, err = await _cli_all(env, *asked, "--json", timeout=60)
+    assert code == 0, err
+    view = orjson.loads(out)
+    assert {k: view[k] for k in FUNNEL_COUNTS} == FUNNEL_COUNTS
+    assert {k: view[k] for k in FUNNEL_RATES} == pytest.approx(FUNNEL_RATES)
+
+    code, out, err = await _cli_all(env, *asked, timeout=60)
+    assert code == 0, err
+    lines = out.splitlines()
+    assert lines[0].startswith(f"funnel of aivo:default campaign {campaign}: cohorts of 1 h")
+    (cohort,) = [line for line in lines[2:] if not line.startswith(("total", "delivered", "failed"))]
+    total = next(line for line in lines if line.startswith("total")).split()
+    assert total == ["total", "10", "8", "6", "2", "0", "0", "80.0%", "75.0%", "20.0%"]
+    assert cohort.split()[2:] == total[1:]  # one cohort: the total is that cohort
+    assert "delivered includes 2 implied by a read" in out
+
+    # A period before the cohort selects nothing; a worker that is gone is exit code 3.
+    code, out, _ = await _cli_all(env, *asked, "--until", "1970-01-02T00:00:00Z", timeout=60)
+    assert code == 0 and "no cohorts" in out
+    worker.stop()
+    code, out, err = await _cli_all(env, *asked, timeout=60)
+    assert code == 3 and out == ""
+    assert err.startswith(f"statusflow: cannot reach the worker at {worker.url}") and err.count("\n") == 1

@@ -1,5 +1,6 @@
 """Consumer-side tools against a real stack fed with `statusflow demo`: the example consumer,
-the Parquet export (killed and restarted) and the DuckDB example over its files."""
+the Parquet export (killed and restarted) of changes, metrics and cohort funnels, and the DuckDB
+example's send-cohort rates over its files."""
 
 from __future__ import annotations
 
@@ -28,14 +29,17 @@ from schemas.settings import KafkaSettings, TopicNames
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import T0 as SAMPLES_T0
 from statusflow_cli.samples import mixed_stream
-from statusflow_consumer import Decoded, decode_message, partitions_of
+from statusflow_consumer import Decoded, decode_message, funnel_key, partitions_of
 from statusflow_consumer.parquet import event_date
+from streams.domain.funnel import DEFAULT_COHORT_MS, funnel_of, summary
 from tests.integration.conftest import REPO
 from tests.integration.helpers import wait_until
 
 pytestmark = pytest.mark.integration
 
 DEMO_MESSAGES = 2  # `statusflow demo --messages`: lifecycles per provider kind
+# What a campaign's funnel is compared on (the rates follow from them).
+FUNNEL_COUNTS = ("attempted", "delivered", "read", "failed", "expired", "pending")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,6 +89,34 @@ def campaign_totals(records: list[Decoded]) -> dict[str, Counter[str]]:
     totals: dict[str, Counter[str]] = {}
     for r in latest.values():
         totals.setdefault(r["campaign"], Counter()).update(r["transitions"])
+    return totals
+
+
+def campaign_funnels(records: list[Decoded]) -> dict[str, dict[str, int]]:
+    """Counts per campaign, summed over the last record of every campaign cohort (an upsert topic)."""
+    last: dict[str, dict[str, Any]] = {}
+    for item in records:
+        r = item.record
+        key = item.key or funnel_key(r)
+        if r["scope"] == "campaign" and r["revision"] >= last.get(key, {}).get("revision", -1):
+            last[key] = r
+    totals: dict[str, dict[str, int]] = {}
+    for r in last.values():
+        row = totals.setdefault(r["campaign"], dict.fromkeys(FUNNEL_COUNTS, 0))
+        for name in FUNNEL_COUNTS:
+            row[name] += r[name]
+    return totals
+
+
+def expected_campaign_funnels() -> dict[str, dict[str, int]]:
+    """The campaigns' funnels computed from the demo's reference states (streams.domain.funnel)."""
+    stream = mixed_stream(messages_per_kind=DEMO_MESSAGES, prefix="demo-")
+    totals: dict[str, dict[str, int]] = {}
+    for cohort, counts in funnel_of(stream.expected.values(), DEFAULT_COHORT_MS).items():
+        if cohort.campaign is not None:
+            row = totals.setdefault(cohort.campaign, dict.fromkeys(FUNNEL_COUNTS, 0))
+            for name in FUNNEL_COUNTS:
+                row[name] += summary(counts)[name]
     return totals
 
 
@@ -149,11 +181,17 @@ async def demo_topics(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFac
             return True if all(totals.get(c, Counter()) >= e for c, e in expected.items()) else None
 
         await wait_until(every_campaign_window, within=180, what="campaign windows covering every demo message")
+        funnels = expected_campaign_funnels()
+
+        async def every_campaign_cohort() -> bool | None:
+            return True if campaign_funnels(await read_all(settings, settings.topics.funnel)) == funnels else None
+
+        await wait_until(every_campaign_cohort, within=120, what="campaign cohorts of every demo message on wa.funnel")
     finally:
         worker.terminate()
         await asyncio.wait_for(worker.wait(), timeout=60)
         await server.close()
-    topics = (settings.topics.changes, settings.topics.alerts, settings.topics.metrics)
+    topics = (settings.topics.changes, settings.topics.alerts, settings.topics.metrics, settings.topics.funnel)
     yield DemoTopics(settings, env, {topic: await read_all(settings, topic) for topic in topics})
 
 
@@ -182,6 +220,8 @@ async def test_example_consumer_prints_decoded_changes_alerts_and_metrics(demo_t
         assert by_schema[schema] == len(distinct) > 0
     windows = {(r.record["metric_id"], r.record["revision"]) for r in demo_topics.records[topics.metrics]}
     assert by_schema["metric_window"] == len(windows) > 0
+    cohorts = {(r.record["funnel_id"], r.record["revision"]) for r in demo_topics.records[topics.funnel]}
+    assert by_schema["cohort_funnel"] == len(cohorts) > 0
     change = next(line for line in lines if line["schema"] == "status_change")
     assert change["topic"] == topics.changes and change["key"] == change["message_key"]
     kinds = {line["kind"] for line in lines if line["schema"] == "alert"}
@@ -275,27 +315,22 @@ async def test_duckdb_example_gives_each_campaigns_daily_rates(demo_topics: Demo
     code, _, err_text = await _run(demo_topics.env, "export-parquet", "--out", str(out), "--until-end")
     assert code == 0, err_text
 
-    rows = campaign_rates(out, demo_topics.settings.topics.metrics)
-    by_campaign = {
-        campaign: (str(day), sent, delivered, read, dr, rr) for campaign, day, sent, delivered, read, dr, rr in rows
-    }
-    # Against the metric records read from the topic, and against the demo's reference fold.
-    totals = campaign_totals(demo_topics.records[demo_topics.settings.topics.metrics])
-    expected = expected_campaign_totals()
-    assert set(by_campaign) == set(totals) == set(expected) == {"hot-sale", "c-77"}
-    for campaign, (day, sent, delivered, read, delivery_rate, read_rate) in by_campaign.items():
+    rows = campaign_rates(out, demo_topics.settings.topics.funnel)
+    by_campaign = {campaign: (str(day), *rest) for campaign, day, *rest in rows}
+    # Against the last cohort records read from the topic, and against the demo's reference fold.
+    funnels = campaign_funnels(demo_topics.records[demo_topics.settings.topics.funnel])
+    expected = expected_campaign_funnels()
+    assert set(by_campaign) == set(funnels) == set(expected) == {"hot-sale", "c-77"}
+    for campaign, (day, attempted, delivered, read, failed, pending, *rates) in by_campaign.items():
         assert day == "2025-06-15"
-        assert (sent, delivered, read) == (
-            totals[campaign]["sent"],
-            totals[campaign]["delivered"],
-            totals[campaign]["read"],
-        )
-        assert (sent, delivered, read) == (
-            expected[campaign]["sent"],
-            expected[campaign]["delivered"],
-            expected[campaign]["read"],
-        )
-        assert delivery_rate == (delivered / sent if sent else None)
-        assert read_rate == (read / delivered if delivered else None)
-    # Aivo's hot-sale: 2 of 4 sent messages delivered, both read (samples.LIFECYCLES).
-    assert by_campaign["hot-sale"][1:] == (4, 2, 2, 0.5, 1.0)
+        counts = {"attempted": attempted, "delivered": delivered, "read": read, "failed": failed, "pending": pending}
+        assert counts == {name: funnels[campaign][name] for name in counts}
+        assert counts == {name: expected[campaign][name] for name in counts}
+        assert rates == [
+            delivered / attempted if attempted else None,
+            read / delivered if delivered else None,
+            failed / attempted if attempted else None,
+        ]
+        assert all(rate is None or 0 <= rate <= 1 for rate in rates)
+    # Aivo's hot-sale: 4 attempted, 2 delivered and both read, 2 failed (samples.LIFECYCLES).
+    assert by_campaign["hot-sale"][1:] == (4, 2, 2, 2, 0, 0.5, 1.0, 0.5)

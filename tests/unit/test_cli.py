@@ -60,7 +60,18 @@ def test_render_decodes_any_topic_and_filters_apply() -> None:
     assert render(b"not avro", None) is None
 
 
-COMMANDS = ["run", "demo", "tail", "replay", "loadgen", "topics", "check-config", "export-parquet", "dashboard"]
+COMMANDS = [
+    "run",
+    "demo",
+    "tail",
+    "replay",
+    "loadgen",
+    "topics",
+    "check-config",
+    "export-parquet",
+    "dashboard",
+    "funnel",
+]
 
 
 def test_every_command_is_listed_here() -> None:

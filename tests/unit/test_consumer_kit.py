@@ -10,14 +10,36 @@ import subprocess
 import sys
 import typing
 import zipfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from schemas.codec import SCHEMA_NAMES, codec
-from statusflow_consumer import DEDUPE_FIELDS, Decoded, Deduper, SchemaError, decode, schema_files, schema_json
-from statusflow_consumer.parquet import PartFile, change_row, event_date, last_exported, metric_row, to_table
+from statusflow_consumer import (
+    DEDUPE_FIELDS,
+    TOPIC_SCHEMAS,
+    CohortFunnel,
+    Decoded,
+    Deduper,
+    SchemaError,
+    decode,
+    funnel_key,
+    schema_files,
+    schema_json,
+)
+from statusflow_consumer.export import write_part
+from statusflow_consumer.parquet import (
+    PartFile,
+    change_row,
+    event_date,
+    funnel_row,
+    last_exported,
+    metric_row,
+    to_table,
+)
 from statusflow_consumer.records import TYPED
+from streams.domain.funnel import Cohort, CohortRow, funnel_record
 from tests.unit.test_schemas import RECORDS
 
 REPO = Path(__file__).resolve().parents[2]
@@ -170,3 +192,72 @@ def test_rows_fit_the_parquet_tables_and_dates_follow_event_time() -> None:
 
 def _day(millis: int) -> str:
     return dt.datetime.fromtimestamp(millis / 1000, tz=dt.UTC).date().isoformat()
+
+
+def test_the_funnel_topic_maps_to_its_typed_schema_and_dedupes_by_revision() -> None:
+    assert TOPIC_SCHEMAS["funnel"] == "cohort_funnel"
+    assert set(TOPIC_SCHEMAS.values()) <= set(SCHEMA_NAMES)
+    record: CohortFunnel = codec("cohort_funnel").decode(codec("cohort_funnel").encode(RECORDS["cohort_funnel"]))
+    item = decode(codec("cohort_funnel").encode(record))
+    assert item.dedupe_id == f"cohort_funnel:{record['funnel_id']}:{record['revision']}"
+    assert funnel_key(record) == "aivo:default#c-42@1750028400000"
+    assert funnel_key({**record, "campaign": None}) == "aivo:default@1750028400000"
+
+
+def test_funnel_rows_fit_their_parquet_table_and_file_by_cohort_start() -> None:
+    encoded = codec("cohort_funnel").encode(RECORDS["cohort_funnel"])
+    keyed = decode(encoded, topic="wa.funnel", partition=2, offset=9, key=b"aivo:default#c-42@1750028400000")
+    unkeyed = decode(encoded, topic="wa.funnel", partition=2, offset=10)
+    rows = to_table("cohort_funnel", [funnel_row(keyed), funnel_row(unkeyed)]).to_pylist()
+    assert rows[0]["funnel_key"] == rows[1]["funnel_key"] == "aivo:default#c-42@1750028400000"
+    row = rows[0]
+    for name in ("funnel_id", "revision", "attempted", "delivered", "read", "failed", "pending", "delivery_rate"):
+        assert row[name] == RECORDS["cohort_funnel"][name], name
+    assert row["sent_to_delivered"] == RECORDS["cohort_funnel"]["sent_to_delivered"]
+    assert row["sent_to_delivered_p50_ms"] == 1_000 and row["kafka_offset"] == 9
+    assert row["cohort_start"] == dt.datetime(2025, 6, 15, 23, 0, tzinfo=dt.UTC)
+    assert event_date(keyed) == _day(RECORDS["cohort_funnel"]["cohort_start"]) == "2025-06-15"
+
+
+def _funnel_items(revisions: list[tuple[Cohort, Counter[str], int]]) -> list[Decoded]:
+    """CohortFunnel records as the worker publishes them, decoded at successive offsets."""
+    items = []
+    for offset, (cohort, counts, revision) in enumerate(revisions):
+        record = funnel_record(CohortRow(cohort, counts, revision), 3_600_000)
+        items.append(decode(codec("cohort_funnel").encode(record), partition=0, offset=offset, key=cohort.key.encode()))
+    return items
+
+
+def test_the_duckdb_example_rates_each_campaigns_day_on_the_last_revision_of_each_cohort(tmp_path: Path) -> None:
+    from examples.analytics import campaign_rates
+
+    t0 = 1_750_028_400_000  # 2025-06-15 23:00 UTC
+    hot, hot_later = Cohort("aivo", "main", "hot", t0), Cohort("aivo", "main", "hot", t0 + 3_600_000)
+    c77 = Cohort("wpp", "main", "c-77", t0)
+    revisions = [
+        (hot, Counter(attempted=10, sent=10), 0),
+        (hot, Counter(attempted=10, delivered=6, read=1, sent=4), 1),
+        # The last revision: 10 attempted, 8 delivered (2 by a read), 6 read, 2 failed.
+        (hot, Counter(attempted=10, delivered=8, delivered_implied=2, read=6, failed=2), 2),
+        (hot, Counter(attempted=10, delivered=8, delivered_implied=2, read=6, failed=2), 2),  # a repeat
+        (hot_later, Counter(attempted=4, delivered=4, read=4), 0),  # the next day (UTC)
+        (c77, Counter(attempted=2, queued=2), 0),
+        (Cohort("aivo", "main", None, t0), Counter(attempted=99, delivered=99), 5),  # channel scope
+    ]
+    items = _funnel_items(revisions)
+    # Two files of one partition, as the export writes them.
+    write_part(
+        tmp_path, PartFile("wa.funnel", "2025-06-15", 0, 0, 3), "cohort_funnel", [funnel_row(i) for i in items[:4]]
+    )
+    write_part(tmp_path, PartFile("wa.funnel", "2025-06-16", 0, 4, 4), "cohort_funnel", [funnel_row(items[4])])
+    write_part(
+        tmp_path, PartFile("wa.funnel", "2025-06-15", 0, 5, 6), "cohort_funnel", [funnel_row(i) for i in items[5:]]
+    )
+
+    rows = {(campaign, str(day)): rest for campaign, day, *rest in campaign_rates(tmp_path)}
+    assert rows == {
+        ("c-77", "2025-06-15"): [2, 0, 0, 0, 2, 0.0, None, 0.0],
+        ("hot", "2025-06-15"): [10, 8, 6, 2, 0, 0.8, 0.75, 0.2],
+        ("hot", "2025-06-16"): [4, 4, 4, 0, 0, 1.0, 1.0, 0.0],
+    }
+    assert all(rate is None or 0 <= rate <= 1 for rest in rows.values() for rate in rest[5:])
