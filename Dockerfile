@@ -9,5 +9,6 @@ COPY devkit devkit
 COPY dashboard dashboard
 COPY statusflow_cli statusflow_cli
 COPY statusflow_consumer statusflow_consumer
+COPY notifier notifier
 RUN pip install --no-cache-dir . && mkdir -p /var/lib/statusflow && chown nobody /var/lib/statusflow
 USER nobody

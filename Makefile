@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test check unit integration browser screenshot dashboard broker-start broker-stop bench soak fuzz clean
+.PHONY: install run test check unit integration browser alerting-tools screenshot dashboard broker-start broker-stop bench soak fuzz clean
 
 install: $(INSTALLED)
 
@@ -24,13 +24,18 @@ check: install
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 
-test: check browser
+test: check browser alerting-tools
 	$(PY) -m devkit.kafka_local fetch
 	$(PY) -m pytest
 
 # The dashboard's browser test drives Debian's chromium; installed here when missing (CI runs as root).
 browser:
 	@command -v chromium >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+
+# The notifier's tests start Debian's Alertmanager; promtool (Debian's prometheus) checks and tests
+# deploy/prometheus/rules. Installed here when missing, like the browser.
+alerting-tools:
+	@{ command -v prometheus-alertmanager && command -v promtool; } >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q prometheus-alertmanager prometheus; }
 
 # docs/dashboard.png (and docs/dashboard-phone.png): the browser test's screenshots of a real demo run.
 screenshot: install browser

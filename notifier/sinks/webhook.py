@@ -31,7 +31,8 @@ class WebhookSink:
     def __init__(self, settings: NotifySettings) -> None:
         assert settings.webhook_url
         self._url = settings.webhook_url
-        self._secret = settings.webhook_secret.get_secret_value().encode() if settings.webhook_secret else None
+        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+        self._secret = secret.encode() if secret else None  # compose passes an unset secret as ""
         self._examples = settings.group_examples
         self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.sink_timeout_s))
 

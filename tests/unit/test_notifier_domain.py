@@ -333,3 +333,13 @@ def test_notify_file_routes_and_unknown_sinks(monkeypatch: pytest.MonkeyPatch, t
     path.write_text("routes:\n  - {sinks: [email]}\n")
     with pytest.raises(ValueError, match="not configured"):
         NotifySettings()
+
+
+def test_the_compose_environment_parses_with_no_sink(monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    compose = yaml.safe_load((Path(__file__).resolve().parents[2] / "docker-compose.yml").read_text())
+    for name, value in compose["services"]["notifier"]["environment"].items():
+        monkeypatch.setenv(name, value.replace("${STATUSFLOW_NOTIFY_WEBHOOK_URL:-}", "").split("${")[0])
+    settings = NotifySettings()
+    assert settings.sinks() == () and settings.port == 8095 and settings.kafka.bootstrap_servers == "kafka:9092"
