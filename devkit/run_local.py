@@ -1,4 +1,5 @@
-"""`make run`: the local broker, the receiver, one worker and the dashboard, until Ctrl-C stops all of it."""
+"""`make run`: the local broker, the receiver, one worker, the dashboard and (when a sink is configured)
+the notifier, until Ctrl-C stops all of it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,19 @@ from pathlib import Path
 from devkit import kafka_local
 
 REPO = Path(__file__).resolve().parent.parent
+
+# Any of these configures a notifier sink (or its routes): then `make run` starts the notifier too.
+NOTIFY_VARIABLES = (
+    "STATUSFLOW_NOTIFY_WEBHOOK_URL",
+    "STATUSFLOW_NOTIFY_ALERTMANAGER_URL",
+    "STATUSFLOW_NOTIFY_SMTP_HOST",
+    "STATUSFLOW_NOTIFY_FILE",
+)
+
+
+def wants_notifier(env: dict[str, str]) -> bool:
+    """A sink is configured."""
+    return any(env.get(name) for name in NOTIFY_VARIABLES)
 
 
 def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float) -> None:
@@ -99,6 +113,16 @@ def main() -> int:
         _say(f"worker   ready on http://{host}:{worker_port}  (log: {logs / 'streams.log'})")
         _wait_http(f"http://{dashboard_host}:{dashboard_port}/healthz", procs[2], 60)
         _say(f"dashboard ready on http://{dashboard_host}:{dashboard_port}/  (log: {logs / 'dashboard.log'})")
+        if wants_notifier(env):
+            notify_port = env.setdefault("STATUSFLOW_NOTIFY_PORT", "8095")
+            with (logs / "notifier.log").open("ab") as log_file:
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "notifier"], cwd=REPO, env=env, stdout=log_file, stderr=log_file
+                    )
+                )
+            _wait_http(f"http://127.0.0.1:{notify_port}/healthz", procs[-1], 60)
+            _say(f"notifier ready on http://127.0.0.1:{notify_port}/metrics  (log: {logs / 'notifier.log'})")
         _say(
             f"\nPOST webhooks to  http://{host}:{receiver_port}/webhooks/<provider>[/<channel>]   e.g.\n"
             "  curl -X POST -H 'content-type: application/json' "

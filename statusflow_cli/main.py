@@ -26,7 +26,7 @@ from schemas.channels import load_channels
 from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
 from schemas.settings import KafkaSettings
-from statusflow_cli import dashboard, export, funnel, loadgen, topics
+from statusflow_cli import dashboard, export, funnel, loadgen, notify, topics
 from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable, complain, progress
 from statusflow_cli.samples import mixed_stream
 from streams.records import state_view
@@ -286,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_parser(sub)
     dashboard.add_parser(sub)
     funnel.add_parser(sub)
+    notify.add_parser(sub)
     return parser
 
 

@@ -343,3 +343,18 @@ def test_the_compose_environment_parses_with_no_sink(monkeypatch: pytest.MonkeyP
         monkeypatch.setenv(name, value.replace("${STATUSFLOW_NOTIFY_WEBHOOK_URL:-}", "").split("${")[0])
     settings = NotifySettings()
     assert settings.sinks() == () and settings.port == 8095 and settings.kafka.bootstrap_servers == "kafka:9092"
+
+
+def test_make_run_starts_the_notifier_only_when_a_sink_is_configured() -> None:
+    from devkit.run_local import wants_notifier
+
+    assert not wants_notifier({"STATUSFLOW_NOTIFY_WEBHOOK_URL": ""})
+    assert wants_notifier({"STATUSFLOW_NOTIFY_WEBHOOK_URL": "http://127.0.0.1:9/hook"})
+    assert wants_notifier({"STATUSFLOW_NOTIFY_ALERTMANAGER_URL": "http://127.0.0.1:9093"})
+
+
+def test_statusflow_notify_is_a_subcommand() -> None:
+    from statusflow_cli.main import build_parser
+
+    args = build_parser().parse_args(["notify", "--webhook-url", "http://127.0.0.1:9/hook", "--port", "0"])
+    assert args.func.__name__ == "cmd_notify" and args.port == 0
