@@ -133,6 +133,7 @@ SCHEMA_NAMES = (
     "status_event_bundle",
     "channel_signals",
     "cohort_funnel",
+    "redrive",
 )
 
 

@@ -7,6 +7,13 @@ from typing import Any
 
 from schemas.codec import codec
 
+# Headers `statusflow redrive` adds to an envelope it re-publishes (the receiver keeps only the
+# headers it chooses, so a provider cannot send these): how many times the webhook has been
+# redriven, and the run that sent it. Everything else, the request id and body included, stays
+# as received, so every id derived from the webhook is the same as on its first attempt.
+REDRIVE_HEADER = "x-statusflow-redrive"
+REDRIVE_RUN_HEADER = "x-statusflow-redrive-run"
+
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RawWebhook:
@@ -22,6 +29,12 @@ class RawWebhook:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     method: str = "POST"
     remote_addr: str | None = None
+
+    @property
+    def redrive_generation(self) -> int:
+        """How many times this envelope has been redriven (0: as the receiver wrote it)."""
+        value = self.headers.get(REDRIVE_HEADER, "")
+        return int(value) if value.isascii() and value.isdigit() else 0
 
     def to_avro(self) -> bytes:
         """Single-object Avro bytes of this envelope."""

@@ -26,6 +26,7 @@ class TopicNames(BaseSettings):
     audit: str = "wa.audit"
     signals: str = "wa.channel.signals"
     funnel: str = "wa.funnel"
+    redrive: str = "wa.webhooks.redrive"
 
     def prefixed(self, prefix: str) -> TopicNames:
         """The same names behind `prefix` (tests use one prefix per test)."""

@@ -34,14 +34,20 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     "signals": {"retention.ms": str(_WEEK_MS), "cleanup.policy": "delete"},
     # Cohort funnel upserts: compaction keeps the last record per cohort, which is the truth.
     "funnel": {"retention.ms": "-1", "cleanup.policy": "compact"},
+    # What `statusflow redrive` sent: the last redrive of each webhook counts (compaction), and
+    # nothing outlives the dead letters it refers to (a redrive is written after its dead letter,
+    # with the same retention: see topic_configs).
+    "redrive": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "compact,delete"},
 }
 
 
 def topic_configs(settings: KafkaSettings) -> dict[str, dict[str, str]]:
-    """TOPIC_CONFIGS with the configured retention of the two topics that hold raw payloads."""
+    """TOPIC_CONFIGS with the configured retention of the two topics that hold raw payloads
+    (and of the redrive log, which refers to dead letters)."""
     configured = {role: dict(config) for role, config in TOPIC_CONFIGS.items()}
     configured["raw"]["retention.ms"] = str(settings.raw_retention_ms)
     configured["dlq"]["retention.ms"] = str(settings.dlq_retention_ms)
+    configured["redrive"]["retention.ms"] = str(settings.dlq_retention_ms)
     return configured
 
 

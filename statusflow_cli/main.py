@@ -1,4 +1,4 @@
-"""`statusflow`: run the local stack, demo, tail, replay, loadgen, topics, check-config, export-parquet, funnel.
+"""`statusflow`: run a local stack, demo, tail, replay, loadgen, topics, check-config, export-parquet, funnel, redrive.
 
 Each subcommand reads the same environment settings as the processes (KAFKA_BOOTSTRAP_SERVERS,
 STATUSFLOW_TOPIC_*, ...). Failures print one line on stderr and exit with 1 (something is
@@ -26,7 +26,7 @@ from schemas.channels import load_channels
 from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
 from schemas.settings import KafkaSettings
-from statusflow_cli import dashboard, export, funnel, loadgen, notify, topics
+from statusflow_cli import dashboard, export, funnel, loadgen, notify, redrive, topics
 from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable, complain, progress
 from statusflow_cli.samples import mixed_stream
 from streams.records import state_view
@@ -238,7 +238,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Decode a topic's Avro records and print them as JSON lines, optionally filtered.",
     )
     tail.add_argument(
-        "topic", help="a role (raw, events, changes, alerts, metrics, funnel, dlq, audit, signals) or a topic name"
+        "topic",
+        help="a role (raw, events, changes, alerts, metrics, funnel, dlq, audit, signals, redrive) or a topic name",
     )
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record (default: new ones)")
     tail.add_argument("--channel", help="only records of this channel")
@@ -285,6 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
     loadgen.add_parser(sub)
     export.add_parser(sub)
     dashboard.add_parser(sub)
+    redrive.add_parser(sub)
     funnel.add_parser(sub)
     notify.add_parser(sub)
     return parser

@@ -62,6 +62,7 @@ TOPIC_SCHEMAS = {
     "dlq": "dead_letter",
     "audit": "audit_record",
     "signals": "channel_signals",
+    "redrive": "redrive",
     "funnel": "cohort_funnel",
 }
 
@@ -75,7 +76,9 @@ DEDUPE_FIELDS: dict[str, tuple[str, ...]] = {
     "metric_window": ("metric_id", "revision"),
     "cohort_funnel": ("funnel_id", "revision"),
     "audit_record": ("audit_id",),
-    "dead_letter": ("request_id",),
+    # A webhook dead-lettered again after a redrive is news when its reason is new.
+    "dead_letter": ("request_id", "reason"),
+    "redrive": ("request_id", "generation"),
 }
 
 

@@ -216,12 +216,15 @@ def plan_normalize(
                     )
         filtered = len(result.events) - len(kept)
         detail = result.dead_letter_reason or (f"{filtered} events filtered by the channel" if filtered else None)
+        # A redriven webhook keeps its request id: its audit is a new record, not a repeat of the first.
+        redriven = raw.redrive_generation if raw is not None else 0
         plan.audits.append(
             (
                 request_id.encode(),
                 audit_record(
                     request_id,
                     stage="normalize",
+                    discriminator=f"redrive-{redriven}" if redriven else "",
                     provider=provider,
                     channel=channel,
                     outcome=result.outcome,

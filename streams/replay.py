@@ -25,11 +25,14 @@ from streams.lag import LagProbe
 from streams.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
+# Topics a replay shares with the live pipeline rather than rebuilding.
+SHARED = frozenset({"raw", "redrive"})
 
 
 def replay_settings(base: WorkerSettings, app_id: str, suffix: str) -> WorkerSettings:
-    """The same worker, with a new app id and every derived topic renamed; the raw log is shared."""
-    topics = {name: value + suffix for name, value in base.topics.model_dump().items() if name != "raw"}
+    """The same worker, with a new app id and every derived topic renamed; the raw log is shared,
+    and so is the redrive log (what it names are raw records)."""
+    topics = {name: value + suffix for name, value in base.topics.model_dump().items() if name not in SHARED}
     return base.model_copy(update={"app_id": app_id, "topics": base.topics.model_copy(update=topics)})
 
 
@@ -145,7 +148,7 @@ def run(args: argparse.Namespace, report: Report | None = None) -> int:
     proc = subprocess.Popen([sys.executable, "-m", "streams"], cwd=REPO, env=env, stdout=log, stderr=log)
     try:
         done = asyncio.run(wait_caught_up(settings, args.app_id, proc, args.timeout, report))
-        derived = ", ".join(v for k, v in settings.topics.model_dump().items() if k != "raw")
+        derived = ", ".join(v for k, v in settings.topics.model_dump().items() if k not in SHARED)
         sys.stdout.write(f"replayed {done} webhooks into {derived}; worker on port {args.web_port}\n")
         sys.stdout.flush()
         if args.follow:

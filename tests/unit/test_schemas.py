@@ -230,6 +230,20 @@ RECORDS: dict[str, dict[str, Any]] = {
         "source_offset": 1234,
         "raw": b"\xc3\x01raw",
     },
+    "redrive": {
+        "request_id": "6f1c",
+        "provider": "meta",
+        "channel": "shop-br",
+        "run_id": "20250615T202020Z-1a2b3c",
+        "generation": 1,
+        "redriven_at": 1_750_030_200_000,
+        "reason": "statuses[0].status 'in_orbit' is not a known Meta status",
+        "source_topic": "wa.webhooks.raw",
+        "source_partition": 3,
+        "source_offset": 1234,
+        "sent_partition": 3,
+        "sent_offset": 5678,
+    },
 }
 
 
