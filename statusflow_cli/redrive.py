@@ -43,7 +43,7 @@ from schemas.envelope import REDRIVE_HEADER, REDRIVE_RUN_HEADER, RawWebhook
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics, partitions_of
 from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Tracker, Unreachable, progress, say
-from streams.domain.funnel import parse_instant
+from statusflow_cli.funnel import instant
 from streams.outputs import Source
 
 # Envelopes sent per round: their acknowledgements, then their Redrive records, are awaited together.
@@ -309,15 +309,6 @@ def listing(selection: Selection) -> list[str]:
 # --- arguments --------------------------------------------------------------------------------
 
 
-def parse_time(text: str) -> int:
-    """Epoch milliseconds, or ISO 8601 (UTC when no offset is given), as `statusflow funnel` reads them."""
-    try:
-        return parse_instant(text)
-    except ValueError as exc:
-        msg = f"{text!r} is neither epoch milliseconds nor ISO 8601 ({exc})"
-        raise CliError(msg, EXIT_USAGE) from exc
-
-
 def filters_from(args: argparse.Namespace) -> Filters:
     """The filters of the command line; CliError (exit 2) for a bad one."""
     unknown = sorted(set(args.provider or ()) - set(PROVIDERS))
@@ -333,10 +324,9 @@ def filters_from(args: argparse.Namespace) -> Filters:
         except re.error as exc:
             msg = f"--reason-regex {args.reason_regex!r}: {exc}"
             raise CliError(msg, EXIT_USAGE) from exc
-    since = parse_time(args.since) if args.since is not None else None
-    until = parse_time(args.until) if args.until is not None else None
+    since, until = args.since, args.until
     if since is not None and until is not None and since > until:
-        msg = f"--since {args.since} is after --until {args.until}"
+        msg = f"--since {iso(since)} is after --until {iso(until)}"
         raise CliError(msg, EXIT_USAGE)
     if args.limit is not None and args.limit < 1:
         msg = "--limit must be a positive number of webhooks"
@@ -549,10 +539,11 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     reason.add_argument("--reason-regex", help="only webhooks whose reason matches this regular expression")
     parser.add_argument(
         "--since",
+        type=instant,
         help="only dead letters written at or after this time: epoch ms or ISO 8601 (UTC without an offset); "
         "the dead-letter topic is read from there",
     )
-    parser.add_argument("--until", help="only dead letters written at or before this time (same forms)")
+    parser.add_argument("--until", type=instant, help="only dead letters written at or before this time (same forms)")
     parser.add_argument("--limit", type=int, default=None, help="send at most this many webhooks, oldest first")
     parser.add_argument(
         "--dry-run",
