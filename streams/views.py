@@ -86,7 +86,7 @@ def register_views(t: Topology) -> None:
 
         async def get(self, request: Request, provider: str, message_id: str) -> Response:
             key = await canonical(request, provider, message_id, "")
-            if isinstance(key, Response):
+            if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
                 return key
             current = t.states.get(key)
             if current is None:
@@ -99,7 +99,7 @@ def register_views(t: Topology) -> None:
 
         async def get(self, request: Request, provider: str, message_id: str) -> Response:
             key = await canonical(request, provider, message_id, "/history")
-            if isinstance(key, Response):
+            if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
                 return key
             history = t.history.get(key)
             if history is None and t.states.get(key) is None:

@@ -71,6 +71,7 @@ COMMANDS = [
     "export-parquet",
     "dashboard",
     "funnel",
+    "notify",
     "redrive",
 ]
 
