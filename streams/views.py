@@ -114,7 +114,7 @@ def register_views(t: Topology) -> None:
 
     @app.page("/channels/{provider}/{channel}")
     class ChannelView(View):
-        """GET a channel's connection state and its open windows' rates."""
+        """GET a channel's connection state and its open windows' activity (no rates: wa.funnel)."""
 
         async def get(self, request: Request, provider: str, channel: str) -> Response:
             key = f"{provider}:{channel}".encode()

@@ -191,16 +191,22 @@ def merge_all(parts: Iterable[dict[tuple[Scope, int], WindowAggregate]]) -> dict
     return total
 
 
-def _rate(numerator: int, denominator: int) -> float | None:
-    return numerator / denominator if denominator else None
+#: The MetricWindow fields that used to divide one window's transitions (delivered / sent, read /
+#: delivered, failed / (sent + failed)): ratios of activity, not of messages, which exceeded 1
+#: (a read whose delivery was counted in an earlier window) and said failed / failed for
+#: providers that never report `sent`. They are kept in the schema for its readers and always
+#: published null: rates of messages are the send-cohort rates of wa.funnel (funnel.py).
+DEPRECATED_RATES = ("delivery_rate", "read_rate", "failure_rate")
 
 
 def metric_record(
     scope: Scope, start: int, window_ms: int, agg: WindowAggregate, *, revision: int, final: bool
 ) -> dict[str, object]:
-    """The MetricWindow record (schemas/metric_window.avsc); metric_id names the window."""
+    """The MetricWindow record (schemas/metric_window.avsc); metric_id names the window.
+
+    A window counts activity (`transitions`: messages entering each status in the window), never
+    a rate: the deprecated rate fields are null (DEPRECATED_RATES)."""
     t = agg.transitions
-    sent, delivered, read, failed = t["sent"], t["delivered"], t["read"], t["failed"]
     metric_id = hashlib.blake2b(f"{scope.key}|{start}|{window_ms}".encode(), digest_size=12).hexdigest()
     return {
         "metric_id": metric_id,
@@ -214,9 +220,7 @@ def metric_record(
         "transitions": {status.value: t[status.value] for status in RANKED},
         "failures_by_reason": dict(agg.failures_by_reason),
         "failures_by_code": dict(agg.failures_by_code),
-        "delivery_rate": _rate(delivered, sent),
-        "read_rate": _rate(read, delivered),
-        "failure_rate": _rate(failed, sent + failed),
+        **dict.fromkeys(DEPRECATED_RATES),
         "sent_to_delivered_ms": percentiles(agg.sent_to_delivered),
         "delivered_to_read_ms": percentiles(agg.delivered_to_read),
         "final": final,

@@ -1,12 +1,17 @@
-"""Metric folding: transitions, rates, latency percentiles, mergeable partials."""
+"""Metric folding: transitions (activity), no window rates, latency percentiles, mergeable partials."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from schemas.codec import codec
+from streams.batches import ChannelSignals, decode_signals, plan_track
+from streams.domain.channel import ChannelState, Policy, apply_signals, observe, tick
+from streams.domain.channel import view as channel_view
 from streams.domain.lattice import merge
 from streams.domain.metrics import (
     Scope,
@@ -70,16 +75,17 @@ def test_window_totals_do_not_depend_on_arrival_order_for_transitions(reports, r
     assert sum(transitions(changes_of(shuffled)).values()) == len({s for s, _ in reports})
 
 
-def test_metric_record_rates_and_percentiles() -> None:
+def test_metric_record_counts_activity_and_percentiles_without_rates() -> None:
     agg = WindowAggregate()
     agg.transitions.update({"sent": 10, "delivered": 8, "read": 4, "failed": 2})
     agg.failures_by_reason["not_found"] = 2
     for latency in [500] * 9 + [50_000]:
         agg.sent_to_delivered[bucket_of(latency)] += 1
     record = metric_record(Scope("meta", "shop"), 0, MIN, agg, revision=0, final=False)
-    assert record["delivery_rate"] == 0.8
-    assert record["read_rate"] == 0.5
-    assert record["failure_rate"] == 2 / 12
+    assert record["transitions"] == {"queued": 0, "created": 0, "sent": 10, "failed": 2, "delivered": 8, "read": 4}
+    assert record["failures_by_reason"] == {"not_found": 2}
+    # Deprecated: rates of one window's activity were no rates of messages (wa.funnel has those).
+    assert (record["delivery_rate"], record["read_rate"], record["failure_rate"]) == (None, None, None)
     assert record["sent_to_delivered_ms"] == {"p50": 500, "p90": 500, "p99": 60_000}
     assert record["delivered_to_read_ms"] == {}
     again = metric_record(Scope("meta", "shop"), 0, MIN, agg, revision=1, final=False)
@@ -104,3 +110,75 @@ def test_failures_are_counted_by_reason_and_code() -> None:
     assert agg.failures_by_reason == {"not_found": 1}
     assert agg.failures_by_code == {"none": 1}
     assert functools.reduce(lambda x, y: x + y, agg.transitions.values()) == 1
+
+
+# --- no window rate can leave [0, 1] -----------------------------------------------------------
+#
+# The window "rates" were ratios of one window's activity: a read whose delivery fell in an
+# earlier window (or was never reported: Meta skips it) gave read / delivered = 200 %, and a
+# provider without `sent` gave failed / (sent + failed) = failed / failed. Whatever stream the
+# channel stage sees, no MetricWindow record (published, or on GET /channels) carries a rate
+# outside [0, 1]: they are null, and the record still fits its schema.
+
+_RATES = ("delivery_rate", "read_rate", "failure_rate")
+_window_reports = st.lists(
+    st.tuples(
+        st.sampled_from(["m1", "m2", "m3", "m4", "m5", "m6"]),
+        st.sampled_from(list(RANKED)),
+        st.integers(0, 10 * MIN),
+        st.sampled_from([None, "c1"]),
+        st.sampled_from(["meta", "vonage"]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+def _rates_within_bounds(record: dict[str, object]) -> bool:
+    return all(record[name] is None or 0.0 <= record[name] <= 1.0 for name in _RATES)  # type: ignore[operator]
+
+
+@settings(max_examples=200, deadline=None)
+@given(_window_reports, st.randoms(use_true_random=False), st.integers(1, 8))
+def test_no_window_rate_leaves_zero_to_one_whatever_the_stream(reports, rnd, batch) -> None:  # type: ignore[no-untyped-def]
+    events = [
+        dataclasses.replace(status_event(status, at, message_id=m, campaign=campaign), provider=provider)
+        for m, status, at, campaign, provider in reports
+    ]
+    stream = events + [rnd.choice(events) for _ in range(len(events) // 2)]  # repeats
+    rnd.shuffle(stream)
+    policy = Policy(window_ms=MIN, lateness_ms=3 * MIN, idle_close_ms=1)
+    metric_codec = codec("metric_window")
+    table: dict[bytes, bytes] = {}
+    channels: dict[bytes, ChannelState] = {}
+    published: list[dict[str, object]] = []
+    now = 0
+    for i in range(0, len(stream), batch):
+        plan = plan_track(stream[i : i + batch], table.get, MIN)
+        table.update(plan.writes)
+        now += rnd.choice([0, MIN // 2, 2 * MIN])
+        ticks = [(key, ChannelSignals(s.provider, s.channel, tick=True).encode()) for key, s in channels.items()]
+        for key, value in plan.signals + ticks:
+            provider, channel, view = decode_signals(value)
+            state = channels.setdefault(key, ChannelState(provider, channel))
+            if view.windows:  # the normalize stage's signals move the watermark
+                observe(state, max(start for _, start, _ in view.windows) + MIN, now)
+            published += apply_signals(state, view, policy, now).metrics
+    for state in channels.values():
+        published += tick(state, policy, now + 10 * MIN).metrics
+        windows = channel_view(state, policy)["windows"]
+        assert isinstance(windows, list)
+        assert all(_rates_within_bounds(w) for w in windows)
+    assert published  # every generated stream closes some window
+    for record in published:
+        assert _rates_within_bounds(record)
+        metric_codec.encode(record)  # fits schemas/metric_window.avsc
+
+
+@given(st.dictionaries(st.sampled_from([s.value for s in RANKED]), st.integers(0, 10**9)))
+def test_no_window_rate_leaves_zero_to_one_whatever_the_counts(transitions: dict[str, int]) -> None:
+    agg = WindowAggregate()
+    agg.transitions.update(transitions)
+    record = metric_record(Scope("vonage", "main"), 0, MIN, agg, revision=0, final=True)
+    assert _rates_within_bounds(record)
+    assert record["transitions"] == {s.value: transitions.get(s.value, 0) for s in RANKED}
