@@ -150,8 +150,11 @@ class _TrackIndexes:
     """Per partition of wa.status.events: the stuck and retention indexes of its messages.
 
     Only partitions this worker is assigned are kept: a partition that leaves is dropped, and
-    one that arrives is seeded from the table once its recovery is over (`sync`). Expiries live
-    where the table does: in memory beside the memory store, on disk beside RocksDB.
+    one that arrives is seeded from the tables once its recovery is over (`sync`): the states'
+    expiries, and those of the aliases and of the histories kept without a state, which expire
+    on their own (so they expire after a restart or a rebalance too, not only when written
+    again). Expiries live where the tables do: in memory beside the memory store (one entry per
+    key), on disk beside RocksDB.
     """
 
     def __init__(self, retention: Retention, expiries: Callable[[int], DeadlineSet] | None = None) -> None:
@@ -176,8 +179,15 @@ class _TrackIndexes:
         stuck.forget(key)
         expiries.forget(key)
 
-    def sync(self, assigned: set[int], states: Callable[[int], Iterable[tuple[bytes, bytes]]]) -> None:
-        """Drop partitions no longer assigned; seed newly assigned ones from the table."""
+    def sync(
+        self,
+        assigned: set[int],
+        states: Callable[[int], Iterable[tuple[bytes, bytes]]],
+        others: Callable[[int], Iterable[tuple[bytes, int]]] | None = None,
+    ) -> None:
+        """Drop partitions no longer assigned; seed newly assigned ones from the tables: each
+        state's expiry, and the deadlines of the keys without a state that expire on their own
+        (`others`: aliases and dead-letter-only histories, MessageIds.deadlines)."""
         for partition in set(self.stuck) | set(self.expiries) | self._seeded:
             if partition not in assigned:
                 self.stuck.pop(partition, None)
@@ -188,6 +198,8 @@ class _TrackIndexes:
         at = now_ms()
         for partition in sorted(assigned - self._seeded):
             stuck, expiries = self.of(partition)
+            for key, deadline in others(partition) if others is not None else ():
+                expiries.schedule(key, deadline)
             for key, value in states(partition):
                 state = state_from_bytes(key, value)
                 stuck.note(key, state, at)
@@ -296,7 +308,7 @@ class _Tracker:
         events_topic = t.events.get_topic_name()
         assigned = {tp.partition for tp in t.app.consumer.assignment() if tp.topic == events_topic}
         writer, names = self.writer, t.settings.topics
-        self.indexes.sync(assigned, writer.items)
+        self.indexes.sync(assigned, writer.items, self.ids.deadlines)
         due = [
             (partition, key)
             for partition, index in self.indexes.stuck.items()
@@ -398,9 +410,19 @@ def _register_channel(t: Topology, late: Counter | None = None) -> None:
                     states[key] = (partition, state)
                 out = apply_signals(state, signals, policy, now_ms())
                 if signals.funnel:
-                    funnel.fold(
-                        partition, record.message.offset, provider=provider, channel=channel, deltas=signals.funnel
+                    closed = funnel.fold(
+                        partition,
+                        record.message.offset,
+                        provider=provider,
+                        channel=channel,
+                        deltas=signals.funnel,
+                        watermark=state.watermark,
                     )
+                    if closed:
+                        log.warning(
+                            "channel %s: %s funnel deltas for cohorts closed by retention (not folded)", key, closed
+                        )
+                        count_late(late, "funnel_cohorts", provider, closed)
                 if out.dropped_late:
                     log.warning(
                         "channel %s: %s window partials (%s transitions) arrived after the allowed lateness",
@@ -418,7 +440,10 @@ def _register_channel(t: Topology, late: Counter | None = None) -> None:
                 )
             for key, (partition, state) in states.items():
                 outbox.add(await writer.set(partition, key, to_bytes(state)))
-            await funnel.flush(outbox)
+                funnel.watch(partition, state.provider, state.channel, state.watermark)
+            closed = await funnel.flush(outbox)
+            if closed:
+                log.info("funnel: %s cohort rows closed by retention left the table", closed)
             await outbox.flush()
             await writer.persisted()
             await funnel.persisted()

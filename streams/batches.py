@@ -298,6 +298,20 @@ def expiry_signals(states: Iterable[MessageState], cohort_ms: int) -> list[Keyed
     return signals.encoded()
 
 
+def moved_signals(changes: Iterable[tuple[MessageState | None, MessageState | None]], cohort_ms: int) -> list[Keyed]:
+    """ChannelSignals carrying the funnel deltas of states that move between keys (one message
+    under several ids, streams/message_ids.py): a state tracked under an alias leaves it
+    (before, None), and joins its canonical message's state there (before, after). The two
+    halves are made on two partitions and meet in the channel's cohort rows, in either order:
+    deltas add up, so the message counts once, as its joined state."""
+    cohorts: dict[Cohort, Counts] = {}
+    for before, after in changes:
+        funnel_delta(before, after, cohort_ms, into=cohorts)
+    signals = _SignalsByChannel()
+    _add_funnel(signals, cohorts)
+    return signals.encoded()
+
+
 def _add_funnel(signals: _SignalsByChannel, cohorts: dict[Cohort, Counts]) -> None:
     for cohort, counts in cohorts.items():
         signals.of(cohort.provider, cohort.channel).funnel[(cohort.campaign, cohort.start)] = counts

@@ -11,7 +11,10 @@ through wa.status.events:
 2. There the alias is recorded. If a report keyed by the alias was tracked before (it arrived
    first), its state and history are sent to the canonical partition as a *merge* and deleted
    under the alias.
-3. A merge joins the state (lattice join) and the history (union) into the canonical key.
+3. A merge joins the state (lattice join) and the history (union) into the canonical key. The
+   send-cohort funnel follows: step 2 deducts the alias state's cohort counts, step 3 replaces
+   the canonical state's counts with the joined state's (`moved_signals`), so the message
+   counts once, whichever half reaches its channel's cohort row first.
 4. A later report keyed by the alias finds the alias on its own partition and is re-keyed to
    the canonical message and sent to its partition, where it is tracked as any other report.
 
@@ -19,17 +22,24 @@ Every step is idempotent and commutative (a re-delivered alias, merge or report 
 twice), so any arrival order and any crash or rebalance between steps ends in one state under
 the canonical key, which GET /messages answers for every id. The tables survive restarts and
 rebalances through their changelogs.
+
+Aliases, and histories of messages known only from dead letters, have no state whose expiry
+would retire them: each gets a deadline of its own in the partition's retention index when
+written, and again from its table whenever the partition is assigned (`deadlines`), so they
+expire after a restart too; a due key refreshed since is scheduled again (`expire`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from schemas.codec import codec
+from streams.batches import moved_signals
 from streams.domain.aliases import Alias, alias_told, may_be_alias, move, rekey
 from streams.domain.events import StatusEvent
-from streams.domain.history import Entry, add, from_bytes, to_bytes
+from streams.domain.history import Entry, add, expires_at, from_bytes, to_bytes
+from streams.domain.lattice import MessageState
 from streams.domain.retention import RetentionIndex
 from streams.domain.stuck import StuckIndex
 from streams.partitioning import key_partition
@@ -90,6 +100,7 @@ class MessageIds:
         self._indexes = indexes
         self._limit = t.settings.history_limit
         self._keep_ms = t.settings.retention_unfinished_s * 1000
+        self._cohort_ms = t.settings.cohort_s * 1000
         self._writers: tuple[TableWriter, TableWriter] | None = None
 
     @property
@@ -154,6 +165,7 @@ class MessageIds:
         aliases, history = self._tables
         states = self._states()
         out = _Bundles(self._t.settings.partitions)
+        left: list[tuple[MessageState | None, MessageState | None]] = []
         for item in told:
             key = str(item["alias"]).encode()
             current = aliases.get(partition, key)
@@ -170,14 +182,16 @@ class MessageIds:
                 out.add(alias.canonical, "merges", merge)
                 if state is not None:
                     outbox.add(await states.delete(partition, key))
+                    left.append((state_from_bytes(key, state), None))  # its cohort counts leave the alias
                 if past is not None:
                     outbox.add(await history.delete(partition, key))
                 stuck, _ = self._indexes(partition)
                 stuck.forget(key)
             # The alias lives as long as an unfinished message would after its last report.
             _, expiries = self._indexes(partition)
-            expiries.expiries.set(key, alias.at + self._keep_ms)
+            expiries.schedule(key, alias.expires_at(self._keep_ms))
         await self._send(out, outbox)
+        await self._signal(moved_signals(left, self._cohort_ms), outbox)
 
     async def merge(
         self, merges: list[dict[str, Any]], partition: int, outbox: Delivery
@@ -187,6 +201,7 @@ class MessageIds:
         _, history = self._tables
         states = self._states()
         changes: list[tuple[bytes, dict[str, object]]] = []
+        joined: list[tuple[MessageState | None, MessageState | None]] = []
         for item in merges:
             key = str(item["message_key"]).encode()
             if item["state"] is not None:
@@ -196,6 +211,7 @@ class MessageIds:
                 after = move(before, moved, item["message_key"])
                 if after != before:
                     outbox.add(await states.set(partition, key, state_to_bytes(after)))
+                    joined.append((before, after))  # the joined state's cohort counts replace its own
                     stuck, expiries = self._indexes(partition)
                     stuck.note(key, after, None)
                     expiries.note(key, after)
@@ -204,6 +220,7 @@ class MessageIds:
                     changes.append((key, change))
             if item["history"] is not None:
                 await self._add(history, partition, key, from_bytes(item["history"]), outbox)
+        await self._signal(moved_signals(joined, self._cohort_ms), outbox)
         return changes
 
     async def remember(
@@ -221,20 +238,23 @@ class MessageIds:
         states = self._states()
         for note in notes:
             key = str(note["message_key"]).encode()
-            await self._add(history, partition, key, [note_entry(note)], outbox)
-            if states.get(partition, key) is None:
+            kept = await self._add(history, partition, key, [note_entry(note)], outbox)
+            if states.get(partition, key) is None and (at := expires_at(kept, self._keep_ms)) is not None:
                 _, expiries = self._indexes(partition)
-                expiries.expiries.set(key, int(note["received_at"]) + self._keep_ms)
+                expiries.schedule(key, at)
 
     async def _add(
         self, history: TableWriter, partition: int, key: bytes, added: Iterable[Entry], outbox: Delivery
-    ) -> None:
+    ) -> tuple[Entry, ...]:
+        """Add entries to a key's history; the history as kept."""
         if self._limit <= 0:
-            return
+            return ()
         current = history.get(partition, key)
-        value = to_bytes(add(from_bytes(current), added, self._limit))
+        kept = add(from_bytes(current), added, self._limit)
+        value = to_bytes(kept)
         if value != current:
             outbox.add(await history.set(partition, key, value))
+        return kept
 
     async def retired(self, partition: int, key: bytes, outbox: Delivery) -> None:
         """The message left the table: its history goes with it."""
@@ -244,20 +264,57 @@ class MessageIds:
 
     async def expire(self, partition: int, key: bytes, now: int, outbox: Delivery) -> None:
         """A due key without a state: an alias, or the history of dead letters only, whose
-        retention has passed leaves its table."""
+        retention has passed leaves its table; what is not due yet (refreshed since it was
+        scheduled) is scheduled again, so that no entry is left without a deadline."""
         aliases, history = self._tables
+        later: list[int] = []
         alias = aliases.get(partition, key)
-        if alias is not None and Alias.from_bytes(alias).at + self._keep_ms <= now:
-            outbox.add(await aliases.delete(partition, key))
-        past = from_bytes(history.get(partition, key))
-        if past and past[-1].received_at + self._keep_ms <= now:
-            outbox.add(await history.delete(partition, key))
+        if alias is not None:
+            alias_at = Alias.from_bytes(alias).expires_at(self._keep_ms)
+            if alias_at <= now:
+                outbox.add(await aliases.delete(partition, key))
+            else:
+                later.append(alias_at)
+        history_at = expires_at(from_bytes(history.get(partition, key)), self._keep_ms)
+        if history_at is not None:
+            if history_at <= now:
+                outbox.add(await history.delete(partition, key))
+            else:
+                later.append(history_at)
+        if later:
+            _, expiries = self._indexes(partition)
+            expiries.schedule(key, min(later))
+
+    def deadlines(self, partition: int) -> Iterator[tuple[bytes, int]]:
+        """The deadline of every alias of a partition, and of every history kept there without a
+        state: what the retention index holds besides the states' expiries, rebuilt with them
+        when the partition is assigned (after a restart or a rebalance; streams/agents.py).
+
+        Aliases are read in full (small values, Gupshup's only). Of the histories only the keys
+        are read, and the value of those without a state: a message's history leaves with its
+        state, whose own expiry the index gets from the state table.
+        """
+        aliases, history = self._tables
+        states = self._states()
+        for key, value in aliases.items(partition):
+            yield key, Alias.from_bytes(value).expires_at(self._keep_ms)
+        for key in history.keys(partition):
+            if states.get(partition, key) is not None:
+                continue
+            at = expires_at(from_bytes(history.get(partition, key)), self._keep_ms)
+            if at is not None:
+                yield key, at
 
     async def persisted(self) -> None:
         """Once the batch's deliveries are acknowledged (TableWriter.persisted)."""
         if self._writers is not None:
             for writer in self._writers:
                 await writer.persisted()
+
+    async def _signal(self, signals: list[tuple[bytes, bytes]], outbox: Delivery) -> None:
+        producer, topic = self._t.app.producer, self._t.settings.topics.signals
+        for key, value in signals:
+            outbox.add(await producer.send(topic, key, value, None, None, None))
 
     async def _send(self, out: _Bundles, outbox: Delivery) -> None:
         producer, topic = self._t.app.producer, self._t.settings.topics.events

@@ -20,7 +20,7 @@ Written against faust-streaming 0.15.3's stores (`faust.stores.memory.Store.data
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from typing import Any, cast
 
 from faust.stores.memory import Store as MemoryStore
@@ -48,6 +48,14 @@ class _PartitionedStore:
             data = store.data
             return [(k, data[k]) for k, p in list(store._key_partition.items()) if p == partition and data.get(k)]
         return list(store._visible_items(store._db_for_partition(partition)))
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        store = self._store
+        if self._memory:
+            data = store.data
+            return iter([k for k, p in list(store._key_partition.items()) if p == partition and k in data])
+        keys: Iterator[bytes] = store._visible_keys(store._db_for_partition(partition))
+        return keys
 
     def set(self, partition: int, key: bytes, value: bytes) -> None:
         store = self._store
@@ -86,6 +94,11 @@ class TableWriter:
     def items(self, partition: int) -> list[tuple[bytes, bytes]]:
         """Every (key, value) stored in `partition`."""
         return self._store.items(partition)
+
+    def keys(self, partition: int) -> Iterator[bytes]:
+        """Every key stored in `partition`, read as iterated (a RocksDB partition is not copied
+        into memory: iterate without awaiting in between)."""
+        return self._store.keys(partition)
 
     async def set(self, partition: int, key: bytes, value: bytes) -> Awaitable[RecordMetadata]:
         """Store `value` and send its changelog record; returns the delivery to await."""

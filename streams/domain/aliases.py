@@ -66,6 +66,11 @@ class Alias:
     canonical: str
     at: int
 
+    def expires_at(self, keep_ms: int) -> int:
+        """When the alias may leave its table: it lives as long as an unfinished message would
+        after its last report (`keep_ms`, the retention of unfinished messages)."""
+        return self.at + keep_ms
+
     def refreshed(self, at: int) -> Alias:
         """The same alias told again (the later time keeps it longer)."""
         return self if at <= self.at else Alias(self.canonical, at)

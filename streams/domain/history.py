@@ -14,7 +14,7 @@ message that is re-sent in a loop stays bounded.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -76,6 +76,16 @@ def add(history: Iterable[Entry], entries: Iterable[Entry], limit: int = DEFAULT
         known.setdefault(entry.identity, entry)
     ordered = sorted(known.values(), key=lambda e: e.order)
     return tuple(ordered[-limit:]) if limit > 0 else ()
+
+
+def expires_at(history: Sequence[Entry], keep_ms: int) -> int | None:
+    """When a history kept on its own may leave its table (None: it is empty).
+
+    A history whose message has a state leaves with the state. One without (a message known
+    only from dead letters) lives as long as an unfinished message would after its newest
+    webhook (`keep_ms`, the retention of unfinished messages).
+    """
+    return max(e.received_at for e in history) + keep_ms if history else None
 
 
 def to_bytes(history: Iterable[Entry]) -> bytes:

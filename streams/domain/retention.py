@@ -57,6 +57,12 @@ class RetentionIndex:
         self.watermark = max(self.watermark, latest)
         self.expiries.set(key, self._retention.expiry(state))
 
+    def schedule(self, key: bytes, deadline: int) -> None:
+        """Index a key that has no state with a deadline of its own (an alias, or the history of a
+        message known only from dead letters: streams/message_ids.py); when it is due, the caller
+        re-checks what the key holds and schedules again what is not due yet."""
+        self.expiries.set(key, deadline)
+
     def forget(self, key: bytes) -> None:
         """The message left the table."""
         self.expiries.discard(key)
