@@ -15,6 +15,7 @@ PER_MESSAGE_KINDS = frozenset(
         "failure_after_delivery",
         "stuck_in_sent",
         "stuck_in_queued",
+        "stuck_in_created",
     }
 )
 

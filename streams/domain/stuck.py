@@ -18,7 +18,7 @@ from streams.domain.status import Status
 #: The alert kind of a message that stopped in each progress state.
 KIND_BY_STATUS: dict[Status, str] = {
     Status.QUEUED: "stuck_in_queued",
-    Status.CREATED: "stuck_in_queued",
+    Status.CREATED: "stuck_in_created",
     Status.SENT: "stuck_in_sent",
 }
 
@@ -28,11 +28,9 @@ def waiting_since(state: MessageState) -> int | None:
     status = state.status
     if status is None or status not in KIND_BY_STATUS:
         return None
-    if KIND_BY_STATUS[status] == "stuck_in_queued":
-        # Queued and created are one wait for `sent`: it starts at the first of them, so a
-        # message that moves from queued to created is not stuck twice (nor alerted twice).
-        starts = [t for t in (state.queued_at, state.created_at) if t is not None]
-        return min(starts) if starts else None
+    # Each kind is anchored on its own status's time, which is fixed once known: the alert is
+    # the same (id and content) whatever order the reports arrive in. Queued then created is
+    # two waits, two kinds (stuck_in_queued, stuck_in_created).
     return state.time_of(status)
 
 
@@ -85,7 +83,7 @@ def stuck_alert(state: MessageState, max_age_ms: int) -> AlertSpec | None:
     if since is None or state.status is None:
         return None
     kind = KIND_BY_STATUS[state.status]
-    where = "sent but not delivered" if kind == "stuck_in_sent" else "accepted but not reported sent"
+    where = "sent but not delivered" if kind == "stuck_in_sent" else f"still {state.status.value}, not reported sent"
     return AlertSpec(
         kind=kind,
         severity="warning",
