@@ -73,6 +73,7 @@ def check_webhook(provider: str, body: bytes, content_type: str = "application/j
     letter so the worker survives, which would hide an adapter bug from the campaign.
     """
     raw = envelope(provider, body, content_type)
+    rejected: int | None = None
     try:
         result = ADAPTERS[provider].parse(raw)
     except UnparseableWebhook:
@@ -84,6 +85,7 @@ def check_webhook(provider: str, body: bytes, content_type: str = "application/j
         if not isinstance(result, ParseResult):
             msg = f"{provider} adapter returned {type(result).__name__}"
             raise Crash(msg)
+        rejected = len(result.rejected)
     try:
         plan = plan_normalize([RawRecord(b"fuzz-1", raw.to_avro(), _SOURCE)], partitions=4)
         plan.encoded_bundles()
@@ -93,11 +95,12 @@ def check_webhook(provider: str, body: bytes, content_type: str = "application/j
     if len(plan.audits) != 1:
         msg = f"{len(plan.audits)} audit records for one webhook"
         raise Crash(msg)
+    if rejected is not None and len(plan.dead_letters) != rejected:
+        msg = f"{rejected} items rejected but {len(plan.dead_letters)} dead letters"
+        raise Crash(msg)
     if plan.dead_letters:
-        if plan.events:
-            msg = "a webhook both dead-lettered and produced events"
-            raise Crash(msg)
-        return "dead_letter"
+        # Only a batch with items rejected one by one both dead-letters and produces events.
+        return "partial" if plan.events else "dead_letter"
     return "events" if plan.events else "ignored"
 
 

@@ -21,8 +21,13 @@ DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "outside-cases"
 
 def verdict(result: Normalized, message_id: str, expect: str) -> tuple[bool, str]:
     """(passed, what the pipeline made of the case)."""
-    if result.dead_letter_reason is not None:
-        return expect == "dlq", f"dlq: {result.dead_letter_reason}"
+    if result.outcome == "dead_lettered":
+        reasons = (
+            [result.dead_letter_reason]
+            if result.dead_letter_reason
+            else [r.dead_letter_reason for r in result.rejected]
+        )
+        return expect == "dlq", f"dlq: {'; '.join(reasons)}"
     if result.outcome == "ignored":
         return expect == "ignored", "ignored"
     statuses = sorted({e.status.value for e in result.events if e.message_id == message_id})

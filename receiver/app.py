@@ -12,6 +12,7 @@ from receiver.lifecycle import durability
 from receiver.middleware import errors_middleware
 from receiver.observability import ReceiverMetrics
 from receiver.ops import healthz, metrics_view, openapi_view, readyz
+from receiver.providers import WEBHOOK_METHODS
 from receiver.publisher import Publisher
 from receiver.settings import ReceiverSettings
 from schemas.channels import ChannelsConfig
@@ -24,7 +25,9 @@ LINGER_S = 1.0
 def setup_routes(app: web.Application) -> None:
     """Every route of the receiver (each one is described in receiver/openapi.py)."""
     for path in ("/webhooks/{provider}", "/webhooks/{provider}/{channel}"):
-        app.router.add_post(path, receive_webhook)
+        # PUT and PATCH only for providers whose senders can be set to them (receiver/providers.py).
+        for method in WEBHOOK_METHODS:
+            app.router.add_route(method, path, receive_webhook)
         app.router.add_get(path, meta_handshake, allow_head=False)
     app.router.add_get("/healthz", healthz, allow_head=False)
     app.router.add_get("/readyz", readyz, allow_head=False)

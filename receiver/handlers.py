@@ -6,15 +6,13 @@ import asyncio
 import hmac
 import logging
 import time
-from urllib.parse import parse_qsl
 
-import orjson
 from aiohttp import web
 
+from receiver import content
 from receiver.auth import Presented, is_loopback, meta_signature_valid, secret_headers, verify
-from receiver.context import BODY, CHANNELS, DURABLE, REQUEST_ID, SETTINGS
+from receiver.context import BODY, CHANNELS, DURABLE, METRICS, REQUEST_ID, SETTINGS
 from receiver.errors import Rejected
-from receiver.providers import FORM
 from receiver.routing import Route, resolve
 from schemas.channels import AuthConfig
 from schemas.envelope import RawWebhook
@@ -50,24 +48,15 @@ def public_url(request: web.Request, route: Route) -> str:
     return f"{request.scheme}://{request.host}{request.raw_path}"
 
 
-def _check_content_type(route: Route, content_type: str) -> None:
-    if content_type not in route.spec.content_types:
-        allowed = " or ".join(sorted(route.spec.content_types))
-        raise Rejected(415, f"{route.spec.name} webhooks must be {allowed}")
+def _allow(route: Route) -> str:
+    """The Allow header of a 405 on a webhook path: its webhook methods, and GET on Meta's."""
+    return ", ".join(sorted(route.spec.methods | ({"GET"} if route.spec.name == "meta" else set())))
 
 
-def _parse(content_type: str, body: bytes) -> list[tuple[str, str]]:
-    """400 for a malformed body; the form's parameters (signatures are computed over them)."""
-    if content_type not in FORM:
-        try:
-            orjson.loads(body)
-        except orjson.JSONDecodeError as exc:
-            raise Rejected(400, f"malformed JSON: {exc}") from exc
-        return []
-    try:
-        return parse_qsl(body.decode("utf-8"), strict_parsing=bool(body), keep_blank_values=True)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise Rejected(400, f"malformed form body: {exc}") from exc
+def _check_method(route: Route, method: str) -> None:
+    if method not in route.spec.methods:
+        sent = " or ".join(sorted(route.spec.methods))
+        raise Rejected(405, f"{route.spec.name} webhooks are sent with {sent}, not {method}", allow=_allow(route))
 
 
 def _authenticate(request: web.Request, route: Route, url: str, body: bytes, form: list[tuple[str, str]]) -> None:
@@ -121,14 +110,16 @@ async def _read_body(request: web.Request) -> bytes:
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
-    """POST /webhooks/{provider}[/{channel}]: 200 only once the envelope is durable."""
+    """POST (PUT, PATCH) /webhooks/{provider}[/{channel}]: 200 only once the envelope is durable."""
     route = _route(request)
-    content_type = request.content_type
-    _check_content_type(route, content_type)
+    _check_method(route, request.method)
+    declared = request.content_type
+    content.check_declared(route.spec, declared)
     body = await _read_body(request)
-    form = _parse(content_type, body)
+    read = content.read(route.spec, declared, request.headers.get("Content-Type", ""), body)
     url = public_url(request, route)
-    _authenticate(request, route, url, body, form)
+    # Credentials are checked over the body as it came, whatever its type was found to be.
+    _authenticate(request, route, url, body, read.form)
     settings = request.app[SETTINGS]
     request_id = request[REQUEST_ID]
     envelope = RawWebhook(
@@ -136,13 +127,16 @@ async def receive_webhook(request: web.Request) -> web.Response:
         provider=route.spec.name,
         channel=route.channel_name,
         received_at=int(time.time() * 1000),
-        content_type=content_type,
+        content_type=read.content_type,
         url=url,
         body=body,
         headers=_kept_headers(request, route),
         method=request.method,
         remote_addr=request.remote,
+        sniffed_from=read.sniffed_from,
     )
+    if read.sniffed_from is not None:
+        request.app[METRICS].sniffed.labels(route.spec.name, read.content_type).inc()
     durable = await request.app[DURABLE].put(settings.topics.raw, request_id.encode(), envelope.to_avro())
     # The access log line and the audit record say the same: at debug only, not twice per request.
     log.debug("webhook %s accepted for %s/%s, durable in %s", request_id, route.spec.name, route.channel_name, durable)
@@ -153,7 +147,7 @@ async def meta_handshake(request: web.Request) -> web.Response:
     """GET /webhooks/meta[/{channel}]: answer hub.challenge when hub.verify_token matches."""
     route = _route(request)
     if route.spec.name != "meta":
-        raise Rejected(405, "GET is only the Meta verification handshake")
+        raise Rejected(405, "GET is only the Meta verification handshake", allow=_allow(route))
     token = route.channel.auth.verify_token if route.channel is not None else request.app[SETTINGS].meta_verify_token
     query = request.query
     if query.get("hub.mode") != "subscribe" or "hub.challenge" not in query:

@@ -73,6 +73,8 @@ async def _handle(request: web.Request, handler: Handler) -> web.StreamResponse:
         status, reason = exc.status, exc.reason
         if exc.retry_after is not None:
             headers["Retry-After"] = str(exc.retry_after)
+        if exc.allow is not None:
+            headers["Allow"] = exc.allow
     except PublishError as exc:
         status, reason = 503, "the event log is unavailable; retry later"
         headers["Retry-After"] = str(request.app[SETTINGS].retry_after_s)

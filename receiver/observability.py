@@ -19,6 +19,7 @@ class ReceiverMetrics:
     publish_latency: Histogram
     broker_up: Gauge
     spooled: Counter
+    sniffed: Counter
     drained: Counter
     spool_records: Gauge
     spool_bytes: Gauge
@@ -55,6 +56,12 @@ class ReceiverMetrics:
             ),
             broker_up=Gauge(f"{prefix}_broker_up", "1 while Kafka acknowledges, 0 while spooling.", registry=registry),
             spooled=Counter(f"{prefix}_spooled", "Envelopes made durable in the spool.", registry=registry),
+            sniffed=Counter(
+                f"{prefix}_sniffed",
+                "Webhooks accepted whose content type was sniffed from the body (none or a generic one was sent).",
+                ["provider", "content_type"],
+                registry=registry,
+            ),
             drained=Counter(f"{prefix}_drained", "Spooled records Kafka acknowledged.", registry=registry),
             spool_records=Gauge(f"{prefix}_spool_records", "Records waiting in the spool.", registry=registry),
             spool_bytes=Gauge(f"{prefix}_spool_bytes", "Bytes of spool files on disk.", registry=registry),

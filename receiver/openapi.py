@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from receiver.providers import FORM, PROVIDERS
+from receiver.providers import FORM, PROVIDERS, WEBHOOK_METHODS
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 
@@ -13,18 +13,28 @@ def _error(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/json": {"schema": ERROR}}}
 
 
-def _webhook_post(provider: str, with_channel: bool) -> dict[str, Any]:
-    content_types = sorted(PROVIDERS[provider].content_types)
+def _request_body(provider: str) -> dict[str, Any]:
+    """The provider's own content types. Sniffing is a tolerance, not a contract: a body sent as
+    text/plain, application/octet-stream or without a Content-Type is accepted when it parses as
+    one of them (receiver/content.py), which no schema of those media types could describe."""
+    own = sorted(PROVIDERS[provider].content_types)
     return {
-        "summary": f"Receive one {provider} webhook; 200 only once it is durable (Kafka acks=all, or the spool).",
-        "operationId": f"receive_{provider}_webhook" + ("_on_channel" if with_channel else ""),
-        "requestBody": {
-            "required": True,
-            "content": {
-                content_type: {"schema": {"type": "object"} if content_type in FORM else {}}
-                for content_type in content_types
-            },
-        },
+        "required": True,
+        "description": (
+            f"{' or '.join(own)}. A body sent as text/plain, application/octet-stream or without a"
+            f" Content-Type is sniffed: read as {' then '.join(own)} when it parses as one, else 415."
+        ),
+        "content": {t: {"schema": {"type": "object"} if t in FORM else {}} for t in own},
+    }
+
+
+def _webhook_operation(provider: str, method: str, with_channel: bool) -> dict[str, Any]:
+    suffix = "" if method == "post" else f"_by_{method}"
+    return {
+        "summary": f"Receive one {provider} webhook; 200 only once it is durable (Kafka acks=all, or the spool)."
+        + ("" if method == "post" else f" {method.upper()} is taken like POST (senders configured that way)."),
+        "operationId": f"receive_{provider}_webhook{suffix}" + ("_on_channel" if with_channel else ""),
+        "requestBody": _request_body(provider),
         "responses": {
             "200": {
                 "description": "Accepted and durable.",
@@ -36,7 +46,7 @@ def _webhook_post(provider: str, with_channel: bool) -> dict[str, Any]:
             "405": _error("Wrong method."),
             "408": _error("Body not received within STATUSFLOW_BODY_READ_TIMEOUT_S."),
             "413": _error("Body over the size limit."),
-            "415": _error("Wrong content type for this provider."),
+            "415": _error("Wrong content type for this provider, or a body sent without one that is neither."),
             "503": _error("Neither Kafka nor the spool can take it; retry after Retry-After seconds."),
         },
     }
@@ -72,13 +82,16 @@ def _simple(summary: str, content_type: str, codes: tuple[str, ...] = ("200",)) 
 
 
 def _webhook_paths() -> dict[str, Any]:
-    """`/webhooks/<provider>[/{channel}]` spelled out per provider: each takes its own content types,
-    and only Meta answers GET (the handshake; GET elsewhere is 405)."""
+    """`/webhooks/<provider>[/{channel}]` spelled out per provider: each takes its own content types
+    (and sniffs generic ones) and its own methods (PUT and PATCH for some); only Meta answers GET
+    (the handshake; GET elsewhere is 405)."""
     channel = {"name": "channel", "in": "path", "required": True, "schema": {"type": "string"}}
     paths: dict[str, Any] = {}
-    for provider in PROVIDERS:
-        bare: dict[str, Any] = {"post": _webhook_post(provider, with_channel=False)}
-        named: dict[str, Any] = {"parameters": [channel], "post": _webhook_post(provider, with_channel=True)}
+    for provider, spec in PROVIDERS.items():
+        methods = [m.lower() for m in WEBHOOK_METHODS if m in spec.methods]
+        bare: dict[str, Any] = {m: _webhook_operation(provider, m, with_channel=False) for m in methods}
+        named: dict[str, Any] = {"parameters": [channel]}
+        named |= {m: _webhook_operation(provider, m, with_channel=True) for m in methods}
         if provider == "meta":
             bare["get"] = _handshake(with_channel=False)
             named["get"] = _handshake(with_channel=True)

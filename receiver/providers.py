@@ -1,8 +1,23 @@
-"""What the receiver must know of each provider: the body's content type. Meaning lives in streams/."""
+"""What the receiver must know of each provider: content types and methods. Meaning lives in streams/."""
 
 from __future__ import annotations
 
 import dataclasses
+
+JSON_TYPE = "application/json"
+FORM_TYPE = "application/x-www-form-urlencoded"
+JSON = frozenset({JSON_TYPE})
+FORM = frozenset({FORM_TYPE})
+
+# Content types that say nothing of the body (what a webhook forwarder sends unless told
+# otherwise; "" is no Content-Type at all): the body is sniffed (receiver/content.py).
+GENERIC = frozenset({"", "text/plain", "application/octet-stream"})
+
+POST = frozenset({"POST"})
+# Senders whose method is a setting (Aivo's and WPP's panels, Weni's and any forwarder's
+# webhook): PUT and PATCH are taken like POST.
+ANY_WRITE = frozenset({"POST", "PUT", "PATCH"})
+WEBHOOK_METHODS = ("POST", "PUT", "PATCH")
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -11,10 +26,8 @@ class ProviderSpec:
 
     name: str
     content_types: frozenset[str]
+    methods: frozenset[str] = POST
 
-
-JSON = frozenset({"application/json"})
-FORM = frozenset({"application/x-www-form-urlencoded"})
 
 PROVIDERS: dict[str, ProviderSpec] = {
     spec.name: spec
@@ -24,9 +37,9 @@ PROVIDERS: dict[str, ProviderSpec] = {
         ProviderSpec("infobip", JSON),
         ProviderSpec("vonage", JSON),
         ProviderSpec("gupshup", JSON),
-        ProviderSpec("aivo", JSON),
-        ProviderSpec("weni", JSON | FORM),
-        ProviderSpec("wpp", JSON),
-        ProviderSpec("generic", JSON),
+        ProviderSpec("aivo", JSON, ANY_WRITE),
+        ProviderSpec("weni", JSON | FORM, ANY_WRITE),
+        ProviderSpec("wpp", JSON, ANY_WRITE),
+        ProviderSpec("generic", JSON, ANY_WRITE),
     )
 }

@@ -11,7 +11,9 @@ entry point rather than read.
 
 from __future__ import annotations
 
+import re
 import tomllib
+import zoneinfo
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -79,7 +81,14 @@ class ChannelConfig(BaseModel):
         default=None,
         description="Base URL the provider calls (scheme://host[:port][/prefix]); signatures over the URL use it.",
     )
-    options: dict[str, Any] = Field(default_factory=dict, description="Free settings for the provider's adapter.")
+    options: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "Settings for the provider's adapter: field paths and words (generic, wpp; "
+            "streams/adapters/generic.py) and `timezone`, the zone of times sent without one "
+            "(aivo, wpp, generic; default UTC)."
+        ),
+    )
 
     @field_validator("public_url")
     @classmethod
@@ -87,6 +96,13 @@ class ChannelConfig(BaseModel):
         if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError("public_url must start with http:// or https://")
         return value.rstrip("/") if value else value
+
+    @field_validator("options")
+    @classmethod
+    def _known_timezone(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if "timezone" in value:
+            check_timezone(value["timezone"])
+        return value
 
     @field_validator("statuses")
     @classmethod
@@ -122,6 +138,25 @@ class ChannelsConfig(BaseModel):
     def get(self, name: str) -> ChannelConfig | None:
         """The channel called `name`, or None."""
         return next((c for c in self.channels if c.name == name), None)
+
+
+_FIXED_OFFSET = re.compile(r"[+-]\d{2}:?\d{2}")
+
+
+def check_timezone(name: object) -> None:
+    """A channel's `timezone` option is an IANA name (`America/Sao_Paulo`), `UTC` or a fixed
+    offset (`-03:00`); ValueError otherwise (the adapters read it with the same rules)."""
+    if not isinstance(name, str) or not name.strip():
+        msg = f"timezone must be an IANA time zone name such as 'America/Sao_Paulo', got {name!r}"
+        raise ValueError(msg)
+    text = name.strip()
+    if text.upper() in {"UTC", "Z", "GMT"} or _FIXED_OFFSET.fullmatch(text):
+        return
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        msg = f"timezone {text!r} is not a known IANA time zone (e.g. 'America/Sao_Paulo', 'UTC', '-03:00')"
+        raise ValueError(msg) from exc
 
 
 def env_name(channel: str) -> str:

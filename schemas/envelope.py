@@ -29,6 +29,9 @@ class RawWebhook:
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
     method: str = "POST"
     remote_addr: str | None = None
+    # The Content-Type header as sent when `content_type` was sniffed from the body instead
+    # ("" when there was none); None when `content_type` is the header's own.
+    sniffed_from: str | None = None
 
     @property
     def redrive_generation(self) -> int:

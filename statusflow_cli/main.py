@@ -22,6 +22,8 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaConnectionError
 
+from receiver.providers import PROVIDERS as RECEIVER_PROVIDERS
+from receiver.providers import WEBHOOK_METHODS
 from schemas.channels import load_channels
 from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
@@ -131,7 +133,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
     _out(f"{args.file}: {len(channels.channels)} channels, valid")
     for channel in channels.channels:
         statuses = ", ".join(sorted(channel.statuses)) if channel.statuses else "all statuses"
-        _out(f"- {channel.name}: POST /webhooks/{channel.provider}/{channel.name} ({statuses})")
+        methods = "/".join(m for m in WEBHOOK_METHODS if m in RECEIVER_PROVIDERS[channel.provider].methods)
+        _out(f"- {channel.name}: {methods} /webhooks/{channel.provider}/{channel.name} ({statuses})")
         _out(f"    auth {channel.auth.kind}: {PROVIDER_SETUP.get(channel.auth.kind, '')}")
     return 0
 

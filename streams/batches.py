@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from schemas.codec import codec
 from schemas.privacy import Privacy
 from streams.adapters.registry import Resolver, adapter_for
-from streams.adapters.salvage import message_keys
+from streams.adapters.salvage import item_keys, message_keys
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.clock import bounded
@@ -27,7 +27,7 @@ from streams.domain.history import DEAD_LETTERED, Entry, event_entry
 from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
 from streams.domain.stuck import stuck_alert
-from streams.normalizer import MASK, normalize
+from streams.normalizer import MASK, Normalized, normalize
 from streams.outputs import Source, audit_record, dead_letter_record
 from streams.partitioning import key_partition
 from streams.records import event_to_record, state_from_bytes, state_to_bytes
@@ -185,7 +185,7 @@ def plan_normalize(
             signals.of(channel_event.provider, channel_event.channel).channel_events.append(
                 {"kind": channel_event.kind, "at": channel_at, "detail": channel_event.detail}
             )
-        if result.dead_letter_reason is not None:
+        for reason, salvaged in _dead_letters(result):
             plan.dead_letters.append(
                 (
                     request_id.encode(),
@@ -193,7 +193,7 @@ def plan_normalize(
                         request_id,
                         provider=provider,
                         channel=channel,
-                        reason=result.dead_letter_reason,
+                        reason=reason,
                         source=record.source,
                         value=record.value,
                         at=at,
@@ -202,8 +202,8 @@ def plan_normalize(
             )
             if raw is not None:
                 signals.of(provider, channel).dead_letters += 1
-                keys = message_keys(raw)
-                for message in keys:
+                keys += tuple(k for k in salvaged if k not in keys)
+                for message in salvaged:
                     plan.notes.setdefault(key_partition(message.encode(), partitions), []).append(
                         {
                             "message_key": message,
@@ -211,11 +211,11 @@ def plan_normalize(
                             "received_at": raw.received_at,
                             "provider_status": None,
                             "outcome": DEAD_LETTERED,
-                            "detail": result.dead_letter_reason,
+                            "detail": reason,
                         }
                     )
         filtered = len(result.events) - len(kept)
-        detail = result.dead_letter_reason or (f"{filtered} events filtered by the channel" if filtered else None)
+        detail = _normalize_detail(result, filtered)
         # A redriven webhook keeps its request id: its audit is a new record, not a repeat of the first.
         redriven = raw.redrive_generation if raw is not None else 0
         plan.audits.append(
@@ -238,6 +238,42 @@ def plan_normalize(
         )
     plan.signals = signals.encoded()
     return plan
+
+
+# Reasons of rejected items quoted in a webhook's audit detail; the dead letters have them all.
+_AUDIT_REASONS = 5
+
+
+def _dead_letters(result: Normalized) -> list[tuple[str, tuple[str, ...]]]:
+    """(reason, message keys read from what was refused) of each dead letter of one webhook:
+    the whole webhook, or each rejected item of a batch by itself."""
+    raw = result.raw
+    if result.dead_letter_reason is not None:
+        return [(result.dead_letter_reason, message_keys(raw) if raw is not None else ())]
+    provider = raw.provider if raw is not None else "unknown"
+    return [(r.dead_letter_reason, item_keys(provider, r.item)) for r in result.rejected]
+
+
+def _normalize_detail(result: Normalized, filtered: int) -> str | None:
+    """The normalize audit's detail: why it was dead-lettered, which items were, what was
+    filtered, and how the content type was found when the receiver sniffed it."""
+    parts: list[str] = []
+    if result.dead_letter_reason is not None:
+        parts.append(result.dead_letter_reason)
+    if result.rejected:
+        reasons = [r.dead_letter_reason for r in result.rejected[:_AUDIT_REASONS]]
+        more = len(result.rejected) - len(reasons)
+        items = "item" if len(result.rejected) == 1 else "items"
+        parts.append(
+            f"{len(result.rejected)} {items} dead-lettered: " + "; ".join(reasons) + (f"; +{more} more" if more else "")
+        )
+    if filtered:
+        parts.append(f"{filtered} events filtered by the channel")
+    raw = result.raw
+    if raw is not None and raw.sniffed_from is not None:
+        sent = f"sent as {raw.sniffed_from!r}" if raw.sniffed_from else "sent without a Content-Type"
+        parts.append(f"content type sniffed: read as {raw.content_type} ({sent})")
+    return " | ".join(parts) or None
 
 
 @dataclasses.dataclass(slots=True)

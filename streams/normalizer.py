@@ -7,28 +7,33 @@ import dataclasses
 from schemas.codec import SchemaError
 from schemas.envelope import RawWebhook
 from schemas.privacy import Privacy
-from streams.adapters.base import ChannelEvent, UnparseableWebhook
+from streams.adapters.base import ChannelEvent, Rejection, UnparseableWebhook
 from streams.adapters.registry import Resolver, adapter_for
 from streams.domain.events import StatusEvent
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Normalized:
-    """The outcome of normalising one raw record."""
+    """The outcome of normalising one raw record.
+
+    `dead_letter_reason` refuses the whole webhook; `rejected` are items of a batch refused one
+    by one while their siblings became events (each is a dead letter of its own).
+    """
 
     raw: RawWebhook | None
     events: tuple[StatusEvent, ...] = ()
     channel_events: tuple[ChannelEvent, ...] = ()
     ignored: int = 0
     dead_letter_reason: str | None = None
+    rejected: tuple[Rejection, ...] = ()
 
     @property
     def outcome(self) -> str:
-        """The audit outcome word."""
+        """The audit outcome word: dead_lettered when nothing of the webhook could be used."""
         if self.dead_letter_reason is not None:
             return "dead_lettered"
         if not self.events and not self.channel_events:
-            return "ignored"
+            return "dead_lettered" if self.rejected else "ignored"
         return "normalized"
 
 
@@ -63,6 +68,7 @@ def normalize(value: bytes, resolve: Resolver = adapter_for, privacy: Privacy = 
             dataclasses.replace(c, detail=privacy.text(c.detail)) if c.detail else c for c in result.channel_events
         ),
         ignored=result.ignored + side,
+        rejected=tuple(dataclasses.replace(r, reason=privacy.text(r.reason) or r.reason) for r in result.rejected),
     )
 
 

@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 
 from schemas.envelope import RawWebhook
 from schemas.privacy import Privacy
+from streams.adapters.base import Adapter, UnparseableWebhook
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
@@ -78,3 +79,15 @@ def event_fields(event: StatusEvent) -> dict[str, object]:
     fields = dataclasses.asdict(event) | {"message_key": event.message_key}
     fields["recipient"] = Privacy("mask").recipient(event.recipient)
     return fields
+
+
+def refusal(adapter: Adapter, raw: RawWebhook) -> str:
+    """Why an adapter refuses a webhook that yields nothing: the whole webhook's reason, or the
+    dead-letter reason of its one rejected item (a batch of one item stands alone too)."""
+    try:
+        result = adapter.parse(raw)
+    except UnparseableWebhook as exc:
+        return str(exc)
+    assert not result.events, f"events were found: {result.events}"
+    assert len(result.rejected) == 1, f"expected one rejected item, got {result.rejected}"
+    return result.rejected[0].dead_letter_reason

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from schemas.envelope import RawWebhook
@@ -28,13 +30,87 @@ class ChannelEvent:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
+class Rejection:
+    """One item of a batch that could not be normalised, while its siblings were.
+
+    `where` is the item's position in the body (`body[2]`, `results[0]`,
+    `entry[0].changes[0].value.statuses[1]`); `item` is the item as it was read, kept only so
+    that the ids it names can be found for the message's history (never published).
+    """
+
+    where: str
+    reason: str
+    item: object = dataclasses.field(default=None, compare=False, repr=False)
+
+    @property
+    def dead_letter_reason(self) -> str:
+        """The reason naming the item's position once (most reasons already start with it)."""
+        return self.reason if self.reason.startswith(self.where) else f"{self.where}: {self.reason}"
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
 class ParseResult:
-    """What one webhook carried."""
+    """What one webhook carried: events, ignored items, channel events, and items rejected alone."""
 
     events: tuple[StatusEvent, ...] = ()
     ignored: int = 0
     ignored_reasons: tuple[str, ...] = ()
     channel_events: tuple[ChannelEvent, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+
+
+@dataclasses.dataclass(slots=True)
+class Batch:
+    """A parse collected item by item, where every item stands alone.
+
+    An UnparseableWebhook raised while reading one item (`with batch.item(where, obj): ...`)
+    rejects that item only: it becomes a `Rejection` (its own dead letter) and the next item is
+    read. An error outside any item (a body that is not JSON, a batch that is not a list)
+    still refuses the whole webhook.
+    """
+
+    events: list[StatusEvent] = dataclasses.field(default_factory=list)
+    ignored_reasons: list[str] = dataclasses.field(default_factory=list)
+    channel_events: list[ChannelEvent] = dataclasses.field(default_factory=list)
+    rejected: list[Rejection] = dataclasses.field(default_factory=list)
+
+    @contextlib.contextmanager
+    def item(self, where: str, item: object = None) -> Iterator[None]:
+        """Read one item; its UnparseableWebhook becomes its rejection."""
+        try:
+            yield
+        except UnparseableWebhook as exc:
+            self.rejected.append(Rejection(where, str(exc), item))
+
+    def each(self, value: object, path: str) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(position, object) of every element of the list `value` found at `path`.
+
+        An element that is not an object is rejected by itself; a `value` that is not a list
+        raises (pass `container.get(key, [])`: a missing list is an empty one).
+        """
+        if not isinstance(value, list):
+            msg = f"{path} must be a list"
+            raise UnparseableWebhook(msg)
+        for i, element in enumerate(value):
+            where = f"{path}[{i}]"
+            if isinstance(element, dict):
+                yield where, element
+            else:
+                self.rejected.append(Rejection(where, f"{where} must be an object, got {_kind(element)}", element))
+
+    def result(self) -> ParseResult:
+        """The frozen result."""
+        return ParseResult(
+            events=tuple(self.events),
+            ignored=len(self.ignored_reasons),
+            ignored_reasons=tuple(self.ignored_reasons),
+            channel_events=tuple(self.channel_events),
+            rejected=tuple(self.rejected),
+        )
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else type(value).__name__
 
 
 def new_event(raw: RawWebhook, **fields: Any) -> StatusEvent:
@@ -49,7 +125,8 @@ def new_event(raw: RawWebhook, **fields: Any) -> StatusEvent:
 
 
 class Adapter(Protocol):
-    """Turns a raw envelope into canonical events; raises UnparseableWebhook."""
+    """Turns a raw envelope into canonical events; raises UnparseableWebhook for the whole
+    webhook, and reports each bad item of a batch in `ParseResult.rejected` (see `Batch`)."""
 
     name: str
 

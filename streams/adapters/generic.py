@@ -15,24 +15,40 @@ Configuration keys (all optional; a path key takes a string or a list of strings
 | `items_path` | where a batch's items are (a list is expanded); `""`: the body, or each element of a bare list | `""` |
 | `message_id` | the provider's message id | `id`, `message_id` |
 | `status` | the provider's status word | `status` |
-| `timestamp` | epoch s/ms (number or digits) or ISO-8601 with a zone; missing: receipt, flagged | `timestamp` |
+| `timestamp` | epoch s/ms, ISO-8601 or `15/06/2025 20:20:20` (day first); missing: receipt, flagged | `timestamp` |
+| `timezone` | zone of times without one: IANA name (`America/Sao_Paulo`), `UTC`, `-03:00` | `UTC` |
 | `error_code` | error code | `error.code`, `error_code` |
 | `error_title` | error text | `error.title`, `error.message`, `error_message` |
 | `recipient` | recipient number (STATUSFLOW_RECIPIENT_PRIVACY applies) | `recipient`, `recipient_id`, `to` |
 | `campaign` | campaign id or name | `campaign.id`, `campaign_id`, `campaign` |
 | `channel_event` | a field that names a channel event when it is not in `status` | `event` |
+| `connection_state` | where a connection event says its state (connected, …) | `state`, `data.state`, … |
 | `statuses` | table word → `"<status>"` or `"failed:<reason>"` or `{status=…, reason=…}` | see below |
-| `channel_events` | table word → channel event kind (e.g. `logout`) | |
+| `channel_events` | table word → channel event kind: `logout`, `connected`, `connection` (see below) | |
 | `ignore` | list of words that are counted as ignored (inbound, …) | |
 | `error_reasons` | table error code → failure reason of a failed status | |
 | `inherit` | `false`: start from empty word tables instead of the base's | `true` |
 
 Canonical statuses: queued, created, sent, failed, delivered, read, and the side events deleted,
-warning, canceled, retrying. Failure reasons: error, not_found, expired, rejected; a failed word
-without a reason takes it from `error_reasons` by error code, else `error`.
+warning, canceled, retrying. Failure reasons: error, not_found, expired, rejected, rate_limited;
+a failed word without a reason takes it from `error_reasons` by error code, else `error`.
 
-Words match case-insensitively, with `_`, `-` and runs of spaces read as one space, so
-`Number_Not_Found` is `number not found`. The word tables are merged over the base's: a word
+Words match case- and accent-insensitively, with `_`, `-`, `.` and runs of spaces read as one
+space, so `Number_Not_Found` is `number not found` and `Expiração` is `expiracao`. A status
+field that only names the envelope (`{"event": "status", "data": {"status": "read"}}`: the word
+`status`, `message status`, `messages.update`…) is skipped for the next status path.
+
+Connection events are judged by their state, not their name alone: a channel event whose kind
+is `logout`, `connected` or `connection` reads the item's `connection_state` fields, and a state
+it knows (connected/open/conectado → `connected`, which resolves a logout; disconnected/close/
+logout/desconectado → `logout`) decides; a state word of `channel_events` counts too. Without a
+known state, `logout` and `connected` keep their name's meaning; `connection` (a name that says
+nothing by itself) is ignored when no state is given, dead-lettered when the state is unknown;
+transitional states (connecting, qrcode) are ignored.
+
+A not-found report (a failed word with reason `not_found`) that carries no message id is a
+channel event `number_not_found`: it raises the channel's `number_not_found` alert instead of
+being dead-lettered. The word tables are merged over the base's: a word
 the mapping puts in one table leaves the base's other tables, so an operator can move
 `received` from `ignore` to `statuses`. A word in two tables of the same mapping is an error.
 """
@@ -47,9 +63,8 @@ from typing import Any
 
 from schemas.envelope import RawWebhook
 from schemas.errors import ConfigurationError
-from streams.adapters._fields import as_text, event_time, load_json
-from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook, new_event
-from streams.domain.events import StatusEvent
+from streams.adapters._fields import as_text, event_time, load_json, normalize_word, zone
+from streams.adapters.base import Batch, ChannelEvent, ParseResult, UnparseableWebhook, new_event
 from streams.domain.status import FailureReason, Status
 
 # One dotted part: a key (possibly empty before brackets) then any `[n]` / `[*]` steps.
@@ -110,9 +125,7 @@ class StatusRule:
     reason: FailureReason | None = None
 
 
-def normalize_word(word: str) -> str:
-    """The form words are matched in: case-folded, `_`/`-`/space runs as one space."""
-    return " ".join(word.replace("_", " ").replace("-", " ").split()).casefold()
+__all__ = ["DEFAULT_CONFIG", "GenericAdapter", "GenericConfig", "StatusRule", "load_generic_config", "normalize_word"]
 
 
 def _frozen_map(mapping: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -135,6 +148,16 @@ class GenericConfig:
     recipient: tuple[str, ...] = ("recipient", "recipient_id", "to")
     campaign: tuple[str, ...] = ("campaign.id", "campaign_id", "campaign")
     channel_event: tuple[str, ...] = ("event",)
+    connection_state: tuple[str, ...] = (
+        "state",
+        "connection",
+        "connection_state",
+        "status",
+        "data.state",
+        "data.connection",
+        "data.status",
+    )
+    timezone: str = "UTC"
     statuses: Mapping[str, StatusRule] = dataclasses.field(default_factory=dict)
     channel_events: Mapping[str, str] = dataclasses.field(default_factory=dict)
     ignore: frozenset[str] = frozenset()
@@ -149,6 +172,11 @@ class GenericConfig:
             _compile(name, paths)
         if self.items_path:
             _compile("items_path", (self.items_path,))
+        try:
+            zone(self.timezone)
+        except ValueError as exc:
+            msg = f"generic config: {exc}"
+            raise ConfigurationError(msg) from exc
         for word, rule in self.statuses.items():
             if not isinstance(rule, StatusRule):
                 msg = f"generic config: statuses[{word!r}] must be a StatusRule"
@@ -173,9 +201,41 @@ PATH_KEYS = (
     "recipient",
     "campaign",
     "channel_event",
+    "connection_state",
 )
 MAP_KEYS = ("statuses", "channel_events", "error_reasons")
-KNOWN_KEYS = frozenset({"items_path", *PATH_KEYS, *MAP_KEYS, "ignore", "inherit"})
+KNOWN_KEYS = frozenset({"items_path", *PATH_KEYS, *MAP_KEYS, "ignore", "inherit", "timezone"})
+
+# Channel event kinds about the WhatsApp connection: judged by the item's state when it has one.
+LOGOUT = "logout"
+CONNECTED = "connected"
+CONNECTION = "connection"  # a name that says nothing by itself: the state decides
+NUMBER_NOT_FOUND = "number_not_found"
+_CONNECTION_KINDS = frozenset({LOGOUT, CONNECTED, CONNECTION})
+
+# States a connection event reports (normalised words) → kind; None: a transition that changes
+# nothing yet. Read only in connection events, so `open` or `closed` never mean anything elsewhere.
+CONNECTION_STATES: Mapping[str, str | None] = types.MappingProxyType(
+    {
+        normalize_word(word): kind
+        for words, kind in (
+            (("connected", "open", "opened", "online", "authenticated", "logged in", "login", "inchat",
+              "conectado", "conectada", "conexao aberta", "connection open"), CONNECTED),
+            (("disconnected", "close", "closed", "logout", "logged out", "unpaired", "desconectado",
+              "desconectada", "desconectou", "encerrada", "fechada", "connection closed", "conexao encerrada",
+              "conexao fechada", "conexao perdida", "disconnect"), LOGOUT),
+            (("connecting", "conectando", "reconnecting", "reconectando", "opening", "qrcode", "qr code",
+              "qr", "pairing", "syncing", "starting", "initializing"), None),
+        )
+        for word in words
+    }
+)  # fmt: skip
+
+# Values of a status field that only name the envelope, not a status: skipped for the next path.
+ENVELOPE_WORDS = frozenset(
+    normalize_word(w)
+    for w in ("status", "statuses", "message status", "status update", "messages update", "message update", "ack")
+)
 
 
 def _compile(name: str, paths: Iterable[str]) -> tuple[JsonPath, ...]:
@@ -223,9 +283,22 @@ COMMON_STATUSES: dict[str, StatusRule] = {
     "cancelled": StatusRule(Status.CANCELED),
 }
 
+COMMON_CHANNEL_EVENTS: dict[str, str] = {
+    "logout": LOGOUT,
+    "logged out": LOGOUT,
+    "connection closed": LOGOUT,
+    "disconnected": LOGOUT,
+    "connected": CONNECTED,
+    "reconnected": CONNECTED,
+    "connection": CONNECTION,
+    "connection update": CONNECTION,
+    "connection status": CONNECTION,
+    "connection state": CONNECTION,
+}
+
 DEFAULT_CONFIG = GenericConfig(
     statuses=COMMON_STATUSES,
-    channel_events={"logout": "logout", "connection closed": "logout", "disconnected": "logout"},
+    channel_events=COMMON_CHANNEL_EVENTS,
     ignore=frozenset({"received", "inbound"}),
 )
 
@@ -238,29 +311,30 @@ class GenericAdapter:
         self.config = config
         self._items = _batch_path(config.items_path) if config.items_path else None
         self._paths = {key: _compile(key, getattr(config, key)) for key in PATH_KEYS}
+        self._tz = zone(config.timezone)
 
     def parse(self, raw: RawWebhook) -> ParseResult:
-        """Every status and channel event of one POST."""
-        events: list[StatusEvent] = []
-        channel_events: list[ChannelEvent] = []
-        ignored: list[str] = []
-        for where, item in self._each_item(load_json(raw.body)):
-            if not isinstance(item, dict):
-                msg = f"{where} must be an object"
+        """Every status and channel event of one POST; each item of a batch stands alone."""
+        batch = Batch()
+        doc = load_json(raw.body)
+        if self._items is None and not isinstance(doc, list):
+            if not isinstance(doc, dict):
+                msg = "body must be an object"
                 raise UnparseableWebhook(msg)
-            self._one(raw, item, where, events=events, channel_events=channel_events, ignored=ignored)
-        return ParseResult(
-            events=tuple(events),
-            ignored=len(ignored),
-            ignored_reasons=tuple(ignored),
-            channel_events=tuple(channel_events),
-        )
+            self._one(raw, doc, "body", batch)
+            return batch.result()
+        for where, item in self._items_of(doc):
+            with batch.item(where, item):
+                if not isinstance(item, dict):
+                    msg = f"{where} must be an object"
+                    raise UnparseableWebhook(msg)
+                self._one(raw, item, where, batch)
+        return batch.result()
 
-    def _each_item(self, doc: object) -> list[tuple[str, object]]:
+    def _items_of(self, doc: object) -> list[tuple[str, object]]:
+        """The batch's items with their positions: a bare list's elements, or what items_path finds."""
         if self._items is None:
-            if isinstance(doc, list):
-                return [(f"body[{i}]", item) for i, item in enumerate(doc)]
-            return [("body", doc)]
+            return [(f"body[{i}]", item) for i, item in enumerate(doc if isinstance(doc, list) else [doc])]
         found = self._items.values(doc)
         if not found:
             msg = f"body has nothing at {self._items.text!r}"
@@ -270,45 +344,53 @@ class GenericAdapter:
             items.extend(value if isinstance(value, list) else [value])
         return [(f"{self._items.text}#{i}", item) for i, item in enumerate(items)]
 
-    def _one(
-        self,
-        raw: RawWebhook,
-        item: dict[str, Any],
-        where: str,
-        *,
-        events: list[StatusEvent],
-        channel_events: list[ChannelEvent],
-        ignored: list[str],
-    ) -> None:
+    def _one(self, raw: RawWebhook, item: dict[str, Any], where: str, batch: Batch) -> None:
         config = self.config
-        word = self._text(item, "status")
+        word = self._status_word(item)
         for candidate in (word, self._text(item, "channel_event")):
-            if candidate is not None and normalize_word(candidate) in config.channel_events:
-                occurred_at, _ = self._time(raw, item, where)
-                kind = config.channel_events[normalize_word(candidate)]
-                channel_events.append(ChannelEvent(raw.provider, raw.channel, kind, occurred_at, detail=candidate))
-                return
+            kind = config.channel_events.get(normalize_word(candidate)) if candidate is not None else None
+            if candidate is None or kind is None:
+                continue
+            detail: str | None = candidate
+            if kind in _CONNECTION_KINDS:
+                kind, detail = self._connection(item, kind, candidate, where)
+                if kind is None:
+                    batch.ignored_reasons.append(detail)
+                    return
+            occurred_at, _ = self._time(raw, item, where)
+            batch.channel_events.append(ChannelEvent(raw.provider, raw.channel, kind, occurred_at, detail=detail))
+            return
         if word is None:
             msg = f"{where} has no status at {_texts(self._paths['status'])}"
             raise UnparseableWebhook(msg)
         key = normalize_word(word)
         if key in config.ignore:
-            ignored.append(f"status {word!r} ignored by configuration")
+            batch.ignored_reasons.append(f"status {word!r} ignored by configuration")
             return
         rule = config.statuses.get(key)
         if rule is None:
             msg = f"{where}: status {word!r} is not a known {self.name} status"
             raise UnparseableWebhook(msg)
-        message_id = self._text(item, "message_id")
-        if message_id is None:
-            msg = f"{where} has no message id at {_texts(self._paths['message_id'])}"
-            raise UnparseableWebhook(msg)
-        occurred_at, flagged = self._time(raw, item, where)
         code = self._text(item, "error_code")
         reason = None
         if rule.status is Status.FAILED:
             reason = rule.reason or config.error_reasons.get(code or "", FailureReason.ERROR)
-        events.append(
+        message_id = self._text(item, "message_id")
+        if message_id is None and reason is FailureReason.NOT_FOUND:
+            # "Number not found" for a number no message could be sent to: no message to track,
+            # but the channel's alert must still say so (issue 16).
+            occurred_at, _ = self._time(raw, item, where)
+            recipient = self._text(item, "recipient")
+            detail = f"{word}: {recipient}" if recipient else word
+            batch.channel_events.append(
+                ChannelEvent(raw.provider, raw.channel, NUMBER_NOT_FOUND, occurred_at, detail=detail)
+            )
+            return
+        if message_id is None:
+            msg = f"{where} has no message id at {_texts(self._paths['message_id'])}"
+            raise UnparseableWebhook(msg)
+        occurred_at, flagged = self._time(raw, item, where)
+        batch.events.append(
             new_event(
                 raw,
                 message_id=message_id,
@@ -324,6 +406,53 @@ class GenericAdapter:
             )
         )
 
+    def _status_word(self, item: dict[str, Any]) -> str | None:
+        """The first status word along the status paths, skipping values that only name the
+        envelope (`{"event": "status", "data": {"status": "Entregue"}}`)."""
+        config = self.config
+        for path in self._paths["status"]:
+            for value in path.values(item):
+                text = as_text(value)
+                if text is None or not text.strip():
+                    continue
+                key = normalize_word(text)
+                known = key in config.statuses or key in config.channel_events or key in config.ignore
+                if key in ENVELOPE_WORDS and not known:
+                    continue
+                return text.strip()
+        return None
+
+    def _connection(self, item: dict[str, Any], kind: str, name: str, where: str) -> tuple[str | None, str]:
+        """(kind, detail) of a connection event judged by its state; kind None: nothing to
+        report (a transition, or a bare `connection` event without a state), detail says why."""
+        unknown = None
+        for path in self._paths["connection_state"]:
+            for value in path.values(item):
+                text = as_text(value)
+                if text is None or not text.strip():
+                    continue
+                key = normalize_word(text)
+                if key == normalize_word(name):
+                    continue  # the name itself, read again through the status field
+                if key in CONNECTION_STATES:
+                    judged = CONNECTION_STATES[key]
+                    if judged is None:
+                        return None, f"connection event {name!r} in state {text!r}: not a change of connection"
+                    return judged, f"{name}: {text.strip()}"
+                configured = self.config.channel_events.get(key)
+                if configured in (LOGOUT, CONNECTED):
+                    return configured, f"{name}: {text.strip()}"
+                unknown = unknown or text.strip()
+        if kind != CONNECTION:
+            return kind, name
+        if unknown is not None:
+            msg = (
+                f"{where}: connection event {name!r} has an unknown state {unknown!r} "
+                "(give it a meaning in the channel's channel_events: connected or logout)"
+            )
+            raise UnparseableWebhook(msg)
+        return None, f"connection event {name!r} without a state"
+
     def _text(self, item: dict[str, Any], key: str) -> str | None:
         """The first scalar found along the field's paths, as text."""
         for path in self._paths[key]:
@@ -337,7 +466,7 @@ class GenericAdapter:
         for path in self._paths["timestamp"]:
             for value in path.values(item):
                 if value is not None and value != "":
-                    return event_time(value, raw.received_at, f"{where}.{path.text}")
+                    return event_time(value, raw.received_at, f"{where}.{path.text}", self._tz)
         return raw.received_at, True
 
 
@@ -381,6 +510,14 @@ def load_generic_config(mapping: Mapping[str, Any], base: GenericConfig = DEFAUL
             msg = f"generic config: items_path must be a path string, got {value!r}"
             raise ConfigurationError(msg)
         changes["items_path"] = value.strip()
+    if "timezone" in mapping:
+        value = mapping["timezone"]
+        try:
+            zone(value)
+        except ValueError as exc:
+            msg = f"generic config: {exc}"
+            raise ConfigurationError(msg) from exc
+        changes["timezone"] = value.strip()
     for key in PATH_KEYS:
         if key in mapping:
             changes[key] = _paths(key, mapping[key])

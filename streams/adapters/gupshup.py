@@ -17,9 +17,9 @@ import dataclasses
 from typing import Any
 
 from schemas.envelope import RawWebhook
-from streams.adapters import meta
+from streams.adapters import error_codes, meta
 from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
-from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
+from streams.adapters.base import Batch, ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
@@ -39,9 +39,10 @@ V3_STATUS_MAP: dict[str, Status] = {**meta.STATUS_MAP, "enqueued": Status.QUEUED
 # The statuses whose v2 `payload.id` is Gupshup's id; the others carry WhatsApp's id.
 _GUPSHUP_ID_STATUSES = frozenset({"enqueued", "failed"})
 
-# Gupshup's own failure codes; 1002 is "Number Does Not Exists On WhatsApp". Meta's codes,
-# which Gupshup passes through, are recognised by meta.failure_reason.
-NOT_FOUND_CODES = frozenset({"1002"})
+# Gupshup's own failure codes (error_codes/gupshup.toml: 1002 "Number Does Not Exist On
+# WhatsApp", 1006-1008 not opted in, 1012 opted out, 4001 rate limited…). Meta's codes, which
+# Gupshup passes through, are recognised by meta.failure_reason.
+ERROR_CODES = error_codes.table("gupshup")
 
 
 class GupshupAdapter:
@@ -65,10 +66,8 @@ class GupshupAdapter:
 
 
 def failure_reason(code: str | None) -> FailureReason:
-    """Gupshup's not-found code first, then Meta's codes."""
-    if code in NOT_FOUND_CODES:
-        return FailureReason.NOT_FOUND
-    return meta.failure_reason(code)
+    """Gupshup's codes first (its meaning wins where numbers collide), then Meta's codes."""
+    return ERROR_CODES.reason(code) or meta.failure_reason(code)
 
 
 def _v2_event(raw: RawWebhook, doc: dict[str, Any]) -> StatusEvent:
@@ -118,16 +117,18 @@ def _v2_event(raw: RawWebhook, doc: dict[str, Any]) -> StatusEvent:
 
 
 def _parse_v3(raw: RawWebhook, doc: dict[str, Any]) -> ParseResult:
-    statuses, ignored = meta.cloud_api_statuses(doc)
-    events: list[StatusEvent] = []
-    for where, status in statuses:
-        event = meta.status_event(raw, status, where, V3_STATUS_MAP, label="Gupshup v3")
-        gs_id = optional_str(status, "gs_id")
-        event = dataclasses.replace(
-            event,
-            message_id=gs_id or event.message_id,
-            correlation_id=event.message_id,
-            failure_reason=failure_reason(event.error_code) if event.status is Status.FAILED else None,
-        )
-        events.append(event)
-    return ParseResult(events=tuple(events), ignored=len(ignored), ignored_reasons=ignored)
+    batch = Batch()
+    for where, status in meta.cloud_api_statuses(doc, batch):
+        with batch.item(where, status):
+            batch.events.append(_v3_event(raw, status, where))
+    return batch.result()
+
+
+def _v3_event(raw: RawWebhook, status: dict[str, Any], where: str) -> StatusEvent:
+    event = meta.status_event(raw, status, where, V3_STATUS_MAP, label="Gupshup v3")
+    return dataclasses.replace(
+        event,
+        message_id=optional_str(status, "gs_id") or event.message_id,
+        correlation_id=event.message_id,
+        failure_reason=failure_reason(event.error_code) if event.status is Status.FAILED else None,
+    )

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.envelope import RawWebhook
-from streams.adapters._fields import event_time, list_of_objects, load_json_object, optional_str, require_str
-from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
+from streams.adapters import error_codes
+from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
+from streams.adapters.base import Batch, ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
@@ -33,8 +34,9 @@ GROUP_REASONS: dict[str, FailureReason] = {
     "REJECTED": FailureReason.REJECTED,
 }
 
-# Error names that mean the number does not exist for the channel (general error id 1).
-NOT_FOUND_ERRORS = frozenset({"EC_UNKNOWN_SUBSCRIBER"})
+# Infobip's published error names → failure reasons (error_codes/infobip.toml: EC_UNKNOWN_SUBSCRIBER
+# not found, EC_CALL_BARRED rejected…); a name that says more than `error` refines the group's.
+ERROR_CODES = error_codes.table("infobip")
 
 # The provider status word of a seen report, which carries `seenAt` and no status object.
 SEEN = "SEEN"
@@ -48,11 +50,15 @@ class InfobipAdapter:
     def parse(self, raw: RawWebhook) -> ParseResult:
         """One event per report in `results[]`."""
         doc = load_json_object(raw.body)
-        results = list_of_objects(doc, "results", "body")
-        if not results:
+        results = doc.get("results", [])
+        if results == []:
             msg = "body has no results[]: not an Infobip report"
             raise UnparseableWebhook(msg)
-        return ParseResult(events=tuple(self._event(raw, r, f"results[{i}]") for i, r in enumerate(results)))
+        batch = Batch()
+        for where, report in batch.each(results, "results"):
+            with batch.item(where, report):
+                batch.events.append(self._event(raw, report, where))
+        return batch.result()
 
     def _event(self, raw: RawWebhook, report: dict[str, Any], where: str) -> StatusEvent:
         message_id = require_str(report, "messageId", where)
@@ -72,8 +78,8 @@ class InfobipAdapter:
         # Infobip sends error {id 0, NO_ERROR} with every successful report.
         if code == "0":
             code, error = None, {}
-        if status is Status.FAILED and optional_str(error, "name") in NOT_FOUND_ERRORS:
-            reason = FailureReason.NOT_FOUND
+        if status is Status.FAILED:
+            reason = error_codes.refine(reason, ERROR_CODES.reason(optional_str(error, "name")))
         return new_event(
             raw,
             message_id=message_id,

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from schemas.envelope import RawWebhook
+from streams.adapters import error_codes
 from streams.adapters._fields import (
     event_time,
     list_of_objects,
@@ -18,7 +19,7 @@ from streams.adapters._fields import (
     optional_str,
     require_str,
 )
-from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
+from streams.adapters.base import Batch, ParseResult, UnparseableWebhook, new_event
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
@@ -32,9 +33,8 @@ STATUS_MAP: dict[str, Status] = {
     "warning": Status.WARNING,
 }
 
-# Error codes that mean the number cannot receive WhatsApp messages, and expiry.
-NOT_FOUND_CODES = frozenset({"131026", "1013"})
-EXPIRED_CODES = frozenset({"131047", "131049"})
+# Meta's published error codes → failure reasons: data, with its source (error_codes/meta.toml).
+ERROR_CODES = error_codes.table("meta")
 
 
 class MetaAdapter:
@@ -43,45 +43,45 @@ class MetaAdapter:
     name = "meta"
 
     def parse(self, raw: RawWebhook) -> ParseResult:
-        """All statuses of all entries and changes of one POST."""
-        doc = load_json_object(raw.body)
-        statuses, ignored = cloud_api_statuses(doc)
-        events = tuple(status_event(raw, status, where) for where, status in statuses)
-        return ParseResult(events=events, ignored=len(ignored), ignored_reasons=ignored)
-
-    def _event(self, raw: RawWebhook, status: dict[str, Any], where: str) -> StatusEvent:
-        return status_event(raw, status, where)
+        """All statuses of all entries and changes of one POST, each status standing alone."""
+        batch = Batch()
+        for where, status in cloud_api_statuses(load_json_object(raw.body), batch):
+            with batch.item(where, status):
+                batch.events.append(status_event(raw, status, where))
+        return batch.result()
 
 
-def cloud_api_statuses(doc: dict[str, Any]) -> tuple[list[tuple[str, dict[str, Any]]], tuple[str, ...]]:
-    """Every status dict of a Cloud API notification with its JSON path, and why the rest was ignored."""
-    entries = list_of_objects(doc, "entry", "body")
+def cloud_api_statuses(doc: dict[str, Any], batch: Batch) -> list[tuple[str, dict[str, Any]]]:
+    """Every status dict of a Cloud API notification with its JSON path.
+
+    Inbound messages are noted in `batch` as ignored; an entry or change that cannot be read is
+    rejected there by itself, and the statuses of the others are still returned.
+    """
     if "entry" not in doc:
         msg = "body has no entry[]: not a WhatsApp Business Account notification"
         raise UnparseableWebhook(msg)
     statuses: list[tuple[str, dict[str, Any]]] = []
-    ignored: list[str] = []
-    for i, entry in enumerate(entries):
-        for j, change in enumerate(list_of_objects(entry, "changes", f"entry[{i}]")):
-            value = change.get("value")
-            if not isinstance(value, dict):
-                msg = f"entry[{i}].changes[{j}].value must be an object"
-                raise UnparseableWebhook(msg)
-            where = f"entry[{i}].changes[{j}].value"
-            for k, status in enumerate(list_of_objects(value, "statuses", where)):
-                statuses.append((f"{where}.statuses[{k}]", status))
-            inbound = len(list_of_objects(value, "messages", where))
-            ignored.extend(["inbound message"] * inbound)
-    return statuses, tuple(ignored)
+    for at_entry, entry in batch.each(doc["entry"], "entry"):
+        with batch.item(at_entry, entry):
+            for at_change, change in batch.each(entry.get("changes", []), f"{at_entry}.changes"):
+                with batch.item(at_change, change):
+                    value = change.get("value")
+                    if not isinstance(value, dict):
+                        msg = f"{at_change}.value must be an object"
+                        raise UnparseableWebhook(msg)
+                    where = f"{at_change}.value"
+                    found = list(batch.each(value.get("statuses", []), f"{where}.statuses"))
+                    inbound = list(batch.each(value.get("messages", []), f"{where}.messages"))
+                    statuses.extend(found)
+                    batch.ignored_reasons.extend(["inbound message"] * len(inbound))
+    return statuses
 
 
 def failure_reason(code: str | None) -> FailureReason:
-    """The failure reason a Meta error code stands for (ERROR when it says nothing more)."""
-    if code in NOT_FOUND_CODES:
-        return FailureReason.NOT_FOUND
-    if code in EXPIRED_CODES:
-        return FailureReason.EXPIRED
-    return FailureReason.ERROR
+    """The failure reason a Meta error code stands for (ERROR when it says nothing more):
+    131026 the number is not on WhatsApp, 131047 the 24-hour window closed, 131049 Meta's
+    per-user marketing limit (rate_limited, not expired)… (error_codes/meta.toml)."""
+    return ERROR_CODES.reason(code) or FailureReason.ERROR
 
 
 def status_event(

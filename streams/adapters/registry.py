@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from schemas.errors import ConfigurationError
-from streams.adapters.aivo import AivoAdapter
+from streams.adapters.aivo import AivoAdapter, load_aivo_adapter
 from streams.adapters.base import Adapter
 from streams.adapters.generic import DEFAULT_CONFIG, GenericAdapter, GenericConfig, load_generic_config
 from streams.adapters.gupshup import GupshupAdapter
@@ -38,10 +38,15 @@ def adapter_for(provider: str, channel: str | None = None) -> Adapter | None:
 
 Resolver = Callable[[str, str], Adapter | None]
 
-# Providers whose adapter is configured per channel (`options` in the channels file).
+# Providers whose adapter is configured per channel (`options` in the channels file): field
+# paths and words (generic, wpp), and the time zone of local times (these and aivo).
 CONFIGURABLE: dict[str, Callable[[Mapping[str, Any]], GenericConfig]] = {
     "generic": load_generic_config,
     "wpp": load_wpp_config,
+}
+# Other adapters built from a channel's options.
+FACTORIES: dict[str, Callable[[Mapping[str, Any]], Adapter]] = {
+    "aivo": load_aivo_adapter,
 }
 
 
@@ -54,10 +59,14 @@ def channel_resolver(channels: Iterable[tuple[str, str, Mapping[str, Any]]]) -> 
     own: dict[tuple[str, str], Adapter] = {}
     for name, provider, options in channels:
         load = CONFIGURABLE.get(provider)
-        if load is None or not options:
+        factory = FACTORIES.get(provider)
+        if (load is None and factory is None) or not options:
             continue
         try:
-            own[(provider, name)] = GenericAdapter(provider, load(options))
+            if load is not None:
+                own[(provider, name)] = GenericAdapter(provider, load(options))
+            elif factory is not None:
+                own[(provider, name)] = factory(options)
         except ConfigurationError as exc:
             msg = f"channel {name!r}: options: {exc}"
             raise ConfigurationError(msg) from exc

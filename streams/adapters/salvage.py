@@ -3,10 +3,11 @@
 A dead-lettered webhook still concerns a message when its id can be read: its audit record
 names that message and the message's history shows it (docs/runbook.md). The adapter's strict
 reading failed somewhere else (an unknown status word, a bad time…), so this reader is lenient:
-it walks the body (JSON, or form fields) for the fields each provider uses for a message id and
-never raises. An object gives at most one id, the first of its provider's fields in order (for
-Gupshup, `gsId` before WhatsApp's `id`, the same preference as its adapter's). A bare `id` only
-counts in an object that also has a `status` or `type`: Meta's `entry[].id` is an account id.
+it walks the body (JSON, or a form read as `streams.adapters.forms` reads it) for the fields each
+provider uses for a message id and never raises. An object gives at most one id, the first of its
+provider's fields in order (for Gupshup, `gsId` before WhatsApp's `id`, the same preference as its
+adapter's). A bare `id` only counts in an object that also has a `status` or `type`: Meta's
+`entry[].id` is an account id. A rejected item of a batch (`item_keys`) gives its own ids only.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import urllib.parse
 import orjson
 
 from schemas.envelope import RawWebhook
+from streams.adapters.base import UnparseableWebhook
+from streams.adapters.forms import load_form
 from streams.domain.events import message_key
 
 _COMMON = ("message_id", "messageId", "id")
@@ -36,17 +39,24 @@ _MAX_DEPTH = 8
 
 def message_keys(raw: RawWebhook) -> tuple[str, ...]:
     """The message keys found in `raw`'s body, in order of appearance, without repeats."""
-    fields = FIELDS.get(raw.provider, _COMMON)
-    found: list[str] = []
     try:
         doc: object = orjson.loads(raw.body)
     except orjson.JSONDecodeError:
         try:
-            doc = dict(urllib.parse.parse_qsl(raw.body.decode("utf-8", "replace")))
-        except ValueError:
-            return ()
-    _walk(doc, fields, found, 0)
-    keys = dict.fromkeys(message_key(raw.provider, i) for i in found)
+            doc = load_form(raw.body)
+        except UnparseableWebhook:
+            try:
+                doc = dict(urllib.parse.parse_qsl(raw.body.decode("utf-8", "replace")))
+            except ValueError:
+                return ()
+    return item_keys(raw.provider, doc)
+
+
+def item_keys(provider: str, item: object) -> tuple[str, ...]:
+    """The message keys found in one item of a body (a rejected item of a batch: its own ids only)."""
+    found: list[str] = []
+    _walk(item, FIELDS.get(provider, _COMMON), found, 0)
+    keys = dict.fromkeys(message_key(provider, i) for i in found)
     return tuple(keys)[:_MAX_IDS]
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from urllib.parse import parse_qs
 
 from schemas.envelope import RawWebhook
+from streams.adapters import error_codes
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
 from streams.domain.status import FailureReason, Status
 
@@ -27,12 +28,10 @@ STATUS_MAP: dict[str, Status] = {
 # Statuses of inbound messages: not ours to track, audited as ignored.
 INBOUND = frozenset({"receiving", "received"})
 
-# Error codes that say the recipient cannot be reached on this channel at all: 63024 invalid
-# message recipient, 63003 channel could not find the To address (WhatsApp 1013), 21211 invalid
-# To number, 21614 To is not a mobile number.
-NOT_FOUND_CODES = frozenset({"63024", "63003", "21211", "21614"})
-# 21610: the recipient replied STOP; Twilio refuses to send to an unsubscribed recipient.
-REJECTED_CODES = frozenset({"21610"})
+# Twilio's published error codes → failure reasons (error_codes/twilio.toml): 63024/63003/21211/
+# 21614 not found, 21610 (replied STOP) rejected, 63016 outside the 24-hour window expired,
+# 63018/63049 rate limited…
+ERROR_CODES = error_codes.table("twilio")
 
 # Callbacks carry a few dozen fields; anything far beyond is not a Twilio callback.
 _MAX_FIELDS = 200
@@ -119,8 +118,4 @@ def _address(value: str | None) -> str | None:
 
 
 def _reason(code: str | None) -> FailureReason:
-    if code in NOT_FOUND_CODES:
-        return FailureReason.NOT_FOUND
-    if code in REJECTED_CODES:
-        return FailureReason.REJECTED
-    return FailureReason.ERROR
+    return ERROR_CODES.reason(code) or FailureReason.ERROR

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from schemas.envelope import RawWebhook
+from streams.adapters import error_codes
 from streams.adapters._fields import event_time, load_json_object, optional_str, require_str
 from streams.adapters.base import ParseResult, UnparseableWebhook, new_event
 from streams.domain.status import FailureReason, Status
@@ -19,9 +20,11 @@ STATUS_MAP: dict[str, Status] = {
     "undeliverable": Status.FAILED,
 }
 
-# Vonage relays WhatsApp's own codes for WhatsApp failures; these say the number is not on
-# WhatsApp (the same codes the Meta adapter reads).
-NOT_FOUND_CODES = frozenset({"131026", "1013"})
+# Vonage's published Messages API codes (error_codes/vonage.toml: 1300 not on WhatsApp, 1340
+# outside the 24-hour window, 1461 WhatsApp's per-user marketing limit…), then WhatsApp's own
+# codes, which Vonage relays for WhatsApp failures (error_codes/meta.toml: 131026, 131049…).
+ERROR_CODES = error_codes.table("vonage")
+WHATSAPP_CODES = error_codes.table("meta")
 
 
 class VonageAdapter:
@@ -45,10 +48,10 @@ class VonageAdapter:
         error = doc.get("error")
         code, title = _error(error) if isinstance(error, dict) else (None, None)
         reason = None
-        if word.lower() == "rejected":
-            reason = FailureReason.REJECTED
-        elif status is Status.FAILED:
-            reason = FailureReason.NOT_FOUND if code in NOT_FOUND_CODES else FailureReason.ERROR
+        if status is Status.FAILED:
+            # `rejected` says Vonage refused it; a code that says why more precisely wins.
+            said = FailureReason.REJECTED if word.lower() == "rejected" else None
+            reason = error_codes.refine(said, ERROR_CODES.reason(code) or WHATSAPP_CODES.reason(code))
         return ParseResult(
             events=(
                 new_event(
@@ -70,18 +73,19 @@ class VonageAdapter:
 
 
 def _error(error: dict[str, Any]) -> tuple[str | None, str | None]:
-    """(code, title) of an RFC 7807 error object.
+    """(code, title) of the status's error object.
 
     The code is the last segment of the `type` URL (`.../messages-olympus#1000`); older payloads
-    put the number in `title` instead, and then `detail` is the only readable text.
+    put the number in `title` instead, and then `detail` is the only readable text; the Messages
+    API reference's MessageStatus has `{"code": 1300, "reason": "Not part of the provider network"}`.
     """
     type_url = optional_str(error, "type") or ""
     segment = type_url.rstrip("/#").replace("#", "/").rpartition("/")[2]
     title = optional_str(error, "title")
     title_is_code = title is not None and title.isdigit()
-    code = segment if segment.isdigit() else (title if title_is_code else None)
+    code = segment if segment.isdigit() else (title if title_is_code else optional_str(error, "code"))
     readable = optional_str(error, "detail") if title_is_code else title
-    return code, readable or optional_str(error, "detail")
+    return code, readable or optional_str(error, "detail") or optional_str(error, "reason")
 
 
 def _conversation_id(doc: dict[str, Any]) -> str | None:

@@ -1,6 +1,8 @@
 """Weni: the provider's own request body, forwarded once without retry.
 
-Weni relays what the WhatsApp provider sent it, so three shapes arrive:
+Weni relays what the WhatsApp provider sent it, as JSON or as a form (read by
+`streams.adapters.forms`: bracketed names, a field holding the JSON, or flat fields), so three
+shapes arrive:
 
 * a WhatsApp Cloud channel: Meta's `entry[].changes[].value.statuses[]` (parsed by the Meta
   adapter's functions);
@@ -20,8 +22,9 @@ from typing import Any
 
 from schemas.envelope import RawWebhook
 from streams.adapters import meta
-from streams.adapters._fields import list_of_objects, load_json_object, optional_str
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters._fields import optional_str
+from streams.adapters.base import Batch, ParseResult, UnparseableWebhook
+from streams.adapters.forms import load_document
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
@@ -53,20 +56,28 @@ class WeniAdapter:
     name = "weni"
 
     def parse(self, raw: RawWebhook) -> ParseResult:
-        """Every status of one forwarded body."""
-        doc = load_json_object(raw.body)
+        """Every status of one forwarded body, JSON or form; each status of a list stands alone."""
+        doc = load_document(raw)
+        if not isinstance(doc, dict):
+            msg = f"body is a JSON {type(doc).__name__}, expected an object"
+            raise UnparseableWebhook(msg)
+        batch = Batch()
         if "entry" in doc:
-            statuses, ignored = meta.cloud_api_statuses(doc)
+            statuses = meta.cloud_api_statuses(doc, batch)
         elif "statuses" in doc or "messages" in doc:
-            statuses = [(f"statuses[{i}]", s) for i, s in enumerate(list_of_objects(doc, "statuses", "body"))]
-            ignored = ("inbound message",) * len(list_of_objects(doc, "messages", "body"))
+            statuses = list(batch.each(doc.get("statuses", []), "statuses"))
+            inbound = list(batch.each(doc.get("messages", []), "messages"))
+            batch.ignored_reasons.extend(["inbound message"] * len(inbound))
         elif "status" in doc:
-            statuses, ignored = [("body", _courier_status(doc))], ()
+            batch.events.append(_event(raw, _courier_status(doc), "body"))
+            return batch.result()
         else:
             msg = "body has no entry[], statuses[] or status: not a status Weni forwards"
             raise UnparseableWebhook(msg)
-        events = tuple(_event(raw, status, where) for where, status in statuses)
-        return ParseResult(events=events, ignored=len(ignored), ignored_reasons=ignored)
+        for where, status in statuses:
+            with batch.item(where, status):
+                batch.events.append(_event(raw, status, where))
+        return batch.result()
 
 
 def _event(raw: RawWebhook, status: dict[str, Any], where: str) -> StatusEvent:

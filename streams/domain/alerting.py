@@ -17,6 +17,7 @@ KIND_BY_REASON = {
     FailureReason.REJECTED: "message_failed",
     FailureReason.NOT_FOUND: "number_not_found",
     FailureReason.EXPIRED: "message_expired",
+    FailureReason.RATE_LIMITED: "message_failed",
 }
 
 

@@ -103,9 +103,21 @@ def observe(state: ChannelState, max_event_at: int, now: int) -> None:
     state.last_signal_wall = now
 
 
-def add_alert(state: ChannelState, alert: dict[str, object], policy: Policy, now: int, out: Outputs) -> None:
-    """Per-message alerts pass up to the per-window limit; the rest are rolled up."""
-    if alert.get("message_key") is None:
+def add_alert(
+    state: ChannelState,
+    alert: dict[str, object],
+    policy: Policy,
+    now: int,
+    out: Outputs,
+    *,
+    budgeted: bool | None = None,
+) -> None:
+    """Per-message alerts pass up to the per-window limit; the rest are rolled up.
+
+    `budgeted` (default: the alert names a message) puts a channel alert that stands for one
+    message under the same limit: a not-found report without a message id.
+    """
+    if not (alert.get("message_key") is not None if budgeted is None else budgeted):
         out.alerts.append(alert)
         return
     budget = state.alert_budget.setdefault(window_start(now, policy.window_ms), [0, 0])
@@ -128,7 +140,10 @@ def apply_signals(
         observe(state, signals.max_event_at, now)
         resolve_logout(state, signals.max_event_at, out)
     for kind, at, detail in signals.channel_events:
-        channel_event(state, kind, at, detail, out)
+        if kind == NUMBER_NOT_FOUND:
+            add_alert(state, number_not_found_alert(state, at, detail), policy, now, out, budgeted=True)
+        else:
+            channel_event(state, kind, at, detail, out)
         observe(state, at, now)
     for scope, start, agg in signals.windows:
         add_window(state, scope, start, agg, policy=policy, out=out)
@@ -158,13 +173,33 @@ class ChannelSignalsView:
     funnel: list[tuple[str | None, int, dict[str, int]]] = dataclasses.field(default_factory=list)
 
 
+# A provider reported a number not found without naming a message (WPP, generic): the channel's
+# number_not_found alert stands for it (streams/adapters/generic.py).
+NUMBER_NOT_FOUND = "number_not_found"
+
+
+def number_not_found_alert(state: ChannelState, at: int, detail: str | None) -> dict[str, object]:
+    """The channel's number_not_found alert for a report that names no message: `detail` says
+    which number (masked by the normalize stage, like every recipient); the id keeps a
+    re-delivered report the same alert."""
+    spec = _channel_alert(state, NUMBER_NOT_FOUND, "warning", at, f"number not found ({detail or 'no number given'})")
+    return dataclasses.replace(spec, id_parts=(state.key, NUMBER_NOT_FOUND, at, detail or "")).to_record()
+
+
 def channel_event(state: ChannelState, kind: str, at: int, detail: str | None, out: Outputs) -> None:
-    """Logout (or connection closed) and reconnection of the channel."""
+    """Logout (or connection closed) and reconnection of the channel; connection events come
+    judged by their state (streams/adapters/generic.py), so `connected` only ever resolves.
+
+    Webhooks reach the channel out of order (they are spread over the raw topic's partitions):
+    a logout older than what the channel has already been heard from (a later `connected` or
+    status, the watermark) is still reported, and resolved at once, as if it had come first.
+    """
     if kind == "logout" and state.logged_out_at is None:
         state.logged_out_at = at
         out.alerts.append(
             _channel_alert(state, "channel_logout", "critical", at, detail or "channel logged out").to_record()
         )
+        resolve_logout(state, state.watermark, out)
     elif kind in {"connected", "login"}:
         resolve_logout(state, at, out)
 
@@ -185,7 +220,7 @@ def add_dead_letters(state: ChannelState, count: int, policy: Policy, now: int, 
     state.dead_letters[start] = before + count
     if before < policy.dead_letter_threshold <= before + count:
         spec = _channel_alert(
-            state, "dead_letter_spike", "critical", now, f"{before + count} webhooks dead-lettered in one window"
+            state, "dead_letter_spike", "critical", now, f"{before + count} dead letters in one window"
         )
         spec = dataclasses.replace(
             spec,

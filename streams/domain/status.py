@@ -32,12 +32,15 @@ class Status(enum.StrEnum):
 
 
 class FailureReason(enum.StrEnum):
-    """Why a message failed."""
+    """Why a message failed (providers' codes: streams/adapters/error_codes/)."""
 
     ERROR = "error"
-    NOT_FOUND = "not_found"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
+    NOT_FOUND = "not_found"  # the number does not exist or cannot receive WhatsApp
+    EXPIRED = "expired"  # its validity or the 24-hour customer window ran out
+    REJECTED = "rejected"  # refused: opt-out, block, policy
+    # A sending limit withheld it: throughput, pair rate, Meta's per-user marketing limit
+    # (131049). Retrying later may succeed; retrying at once does not.
+    RATE_LIMITED = "rate_limited"
 
 
 _RANKS: dict[Status, int] = {

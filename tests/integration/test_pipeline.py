@@ -20,6 +20,7 @@ from schemas.codec import codec
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import MixedStream, meta, mixed_stream, reference_fold
+from streams.domain.alerting import KIND_BY_REASON
 from streams.domain.lattice import MessageState
 from streams.records import state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
@@ -130,14 +131,7 @@ async def test_mixed_stream_gives_the_reference_table_changes_alerts_and_metrics
 
     # Alerts: one per failed message and kind, deterministic ids, no repeats.
     expected_kinds = collections.Counter(
-        {
-            "error": "message_failed",
-            "rejected": "message_failed",
-            "not_found": "number_not_found",
-            "expired": "message_expired",
-        }[s.failure.reason.value]
-        for s in stream.expected.values()
-        if s.failure is not None
+        KIND_BY_REASON[s.failure.reason] for s in stream.expected.values() if s.failure is not None
     )
     alert_codec = codec("alert")
     alerts_records = await consume(

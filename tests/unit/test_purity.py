@@ -10,7 +10,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 PURE = [
     *sorted((REPO / "streams" / "domain").glob("*.py")),
-    *sorted((REPO / "streams" / "adapters").glob("*.py")),
+    *sorted((REPO / "streams" / "adapters").rglob("*.py")),
     REPO / "streams" / "normalizer.py",
     REPO / "streams" / "tracker.py",
     REPO / "streams" / "records.py",

@@ -33,6 +33,7 @@ RECORDS: dict[str, dict[str, Any]] = {
         "headers": {"user-agent": "facebookexternalua"},
         "body": b'{"object":"whatsapp_business_account"}',
         "remote_addr": "127.0.0.1",
+        "sniffed_from": "text/plain",
     },
     "status_event": {
         "event_id": "e1",

@@ -73,7 +73,7 @@ CASES: dict[str, dict[str, Any]] = {
     "status_undelivered_outside_window.form": expected(
         Status.FAILED,
         "undelivered",
-        failure_reason=FailureReason.ERROR,
+        failure_reason=FailureReason.EXPIRED,
         error_code="63016",
         error_title="Failed to send freeform message because you are outside the allowed window",
     ),

@@ -61,14 +61,15 @@ CASES: dict[str, dict[str, Any]] = {
     "status_rejected.json": expected(
         Status.FAILED,
         "rejected",
-        failure_reason=FailureReason.REJECTED,
+        # 1340 "Outside of the allowed window" says more than `rejected`: the 24-hour window.
+        failure_reason=FailureReason.EXPIRED,
         error_code="1340",
         error_title="Outside Allowed Window",
     ),
     "status_rejected_title_is_code.json": expected(
         Status.FAILED,
         "rejected",
-        failure_reason=FailureReason.REJECTED,
+        failure_reason=FailureReason.RATE_LIMITED,
         error_code="1000",
         error_title="Throttled - You have exceeded the submission capacity allowed on this account.",
     ),
