@@ -38,7 +38,7 @@ from typing import Any
 
 import orjson
 
-from bench.fullstack import Step
+from bench.fullstack import IN_FLIGHT, Step
 from bench.harness import RESULTS, broker_process
 from bench.live import LastChanges, Reference, Stack, check_api, compare, pct, scan, warm_up, webhooks
 from schemas.event_loop import install_event_loop
@@ -236,7 +236,15 @@ async def _load(stack: Stack, rate: float, seconds: float, interval: float, pids
     started = time.monotonic()
     source = webhooks(f"{stack.app_id}-")
     sender = asyncio.create_task(
-        send_paced(stack.receiver_url, source, rate, int(rate * seconds), sent=sent, stop_when=stop_when)
+        send_paced(
+            stack.receiver_url,
+            source,
+            rate,
+            int(rate * seconds),
+            concurrency=IN_FLIGHT,
+            sent=sent,
+            stop_when=stop_when,
+        )
     )
     done = asyncio.Event()
     sampler = asyncio.create_task(_sample_lag(stack, load, started, done))
