@@ -95,6 +95,17 @@ def build_topology(settings: WorkerSettings) -> Topology:
     def topic(name: str) -> TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes)
 
+    def table(name: str) -> TableT[bytes, bytes | None]:
+        # Every table: raw bytes, one partition per topic partition, the store's options.
+        return app.Table(
+            name,
+            default=None,
+            key_type=bytes,
+            value_type=bytes,
+            partitions=settings.partitions,
+            options=store_options,
+        )
+
     return Topology(
         app=app,
         settings=settings,
@@ -107,46 +118,11 @@ def build_topology(settings: WorkerSettings) -> Topology:
         metrics=topic(names.metrics),
         signals=topic(names.signals),
         funnel=topic(names.funnel),
-        states=app.Table(
-            STATE_TABLE,
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            options=store_options,
-        ),
-        channels=app.Table(
-            CHANNEL_TABLE,
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            options=store_options,
-        ),
-        cohorts=app.Table(
-            COHORT_TABLE,
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            options=store_options,
-        ),
-        aliases=app.Table(
-            ALIAS_TABLE,
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            options=store_options,
-        ),
-        history=app.Table(
-            HISTORY_TABLE,
-            default=None,
-            key_type=bytes,
-            value_type=bytes,
-            partitions=settings.partitions,
-            options=store_options,
-        ),
+        states=table(STATE_TABLE),
+        channels=table(CHANNEL_TABLE),
+        cohorts=table(COHORT_TABLE),
+        aliases=table(ALIAS_TABLE),
+        history=table(HISTORY_TABLE),
     )
 
 

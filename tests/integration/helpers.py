@@ -1,4 +1,4 @@
-"""Waiting on conditions and reading topics, with a deadline on everything."""
+"""Waiting on conditions, reading topics and writing raw envelopes, with a deadline on everything."""
 
 from __future__ import annotations
 
@@ -10,7 +10,10 @@ from pathlib import Path
 from typing import TypeVar
 
 import aiohttp
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from schemas.envelope import RawWebhook
+from schemas.settings import KafkaSettings
 
 T = TypeVar("T")
 
@@ -104,3 +107,15 @@ async def metrics_text(base_url: str) -> str | None:
             return await response.text()
     except (aiohttp.ClientError, TimeoutError):
         return None
+
+
+async def post(settings: KafkaSettings, *webhooks: RawWebhook) -> None:
+    """Write envelopes to wa.webhooks.raw as the receiver does."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        for webhook in webhooks:
+            await producer.send(settings.topics.raw, webhook.to_avro(), key=webhook.request_id.encode())
+        await producer.flush()
+    finally:
+        await producer.stop()

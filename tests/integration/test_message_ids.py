@@ -10,14 +10,13 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
-from tests.integration.helpers import consume, wait_until
+from tests.integration.helpers import consume, post, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -42,18 +41,6 @@ def gupshup(kind: str, wa_id: str, gs_id: str | None, at: int) -> RawWebhook:
         url="http://127.0.0.1/webhooks/gupshup",
         body=json.dumps(body).encode(),
     )
-
-
-async def post(settings: KafkaSettings, *webhooks: RawWebhook) -> None:
-    """Write envelopes to wa.webhooks.raw as the receiver does."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        for webhook in webhooks:
-            await producer.send(settings.topics.raw, webhook.to_avro(), key=webhook.request_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def answer(worker: WorkerProcess, path: str) -> dict[str, Any] | None:

@@ -12,7 +12,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiokafka import AIOKafkaProducer
 
 from devkit.kafka_local import free_port
 from schemas.codec import codec
@@ -20,7 +19,7 @@ from schemas.envelope import REDRIVE_HEADER, RawWebhook
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
-from tests.integration.helpers import read_topic, wait_until
+from tests.integration.helpers import post, read_topic, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -50,18 +49,6 @@ def wpp(request_id: str, channel: str, payload: dict[str, Any]) -> RawWebhook:
         body=json.dumps({**payload, "timestamp": now // 1000 - 60}).encode(),
         headers={"user-agent": "wpp-marketing"},
     )
-
-
-async def post(settings: KafkaSettings, *webhooks: RawWebhook) -> None:
-    """Write envelopes to wa.webhooks.raw as the receiver does."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        for webhook in webhooks:
-            await producer.send(settings.topics.raw, webhook.to_avro(), key=webhook.request_id.encode())
-        await producer.flush()
-    finally:
-        await producer.stop()
 
 
 async def redrive(settings: KafkaSettings, *args: str) -> tuple[int, str, str]:
