@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
@@ -16,6 +17,7 @@ from receiver.providers import WEBHOOK_METHODS
 from receiver.publisher import Publisher
 from receiver.settings import ReceiverSettings
 from schemas.channels import ChannelsConfig
+from schemas.live_channels import LiveChannels, ReloadMetrics, reloading
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +38,17 @@ def setup_routes(app: web.Application) -> None:
 
 
 def create_app(
-    settings: ReceiverSettings, publisher: Publisher | None = None, channels: ChannelsConfig | None = None
+    settings: ReceiverSettings,
+    publisher: Publisher | None = None,
+    channels: ChannelsConfig | LiveChannels | None = None,
+    *,
+    reload_on_sighup: bool = False,
 ) -> web.Application:
-    """The receiver; `publisher` defaults to a Kafka producer opened with the app; no channels: development mode."""
+    """The receiver; `publisher` defaults to a Kafka producer opened with the app; no channels: development mode.
+
+    Channels loaded from their file (LiveChannels.load) are reloaded while the app runs: when the
+    file changes (every `channels_poll_s`) and, with `reload_on_sighup` (the entry point's), on SIGHUP.
+    """
     app = web.Application(
         middlewares=[errors_middleware],
         client_max_size=settings.max_body_bytes,
@@ -48,12 +58,32 @@ def create_app(
     )
     app[SETTINGS] = settings
     app[METRICS] = ReceiverMetrics.create()
-    if channels is not None:
-        app[CHANNELS] = channels
+    live = LiveChannels(channels) if isinstance(channels, ChannelsConfig) else channels
+    if live is not None:
+        app[CHANNELS] = live
+        live.report_to(ReloadMetrics.register(app[METRICS].registry))
+        live.subscribe(_warn_about_open_channels)
+        app.cleanup_ctx.append(_reloading(live, settings.channels_poll_s, reload_on_sighup))
     app.cleanup_ctx.append(durability(publisher))
-    _warn_about_auth(settings, channels)
+    _warn_about_auth(settings, live.current if live is not None else None)
     setup_routes(app)
     return app
+
+
+def _reloading(live: LiveChannels, poll_s: float, sighup: bool) -> Callable[[web.Application], AsyncIterator[None]]:
+    async def context(app: web.Application) -> AsyncIterator[None]:
+        async with reloading(live, poll_s, sighup=sighup):
+            yield
+
+    return context
+
+
+def _warn_about_open_channels(channels: ChannelsConfig) -> None:
+    for channel in channels.channels:
+        if channel.auth.kind == "none":
+            log.warning(
+                "channel %s (%s) accepts unauthenticated webhooks (auth kind none)", channel.name, channel.provider
+            )
 
 
 def _warn_about_auth(settings: ReceiverSettings, channels: ChannelsConfig | None) -> None:
@@ -64,9 +94,5 @@ def _warn_about_auth(settings: ReceiverSettings, channels: ChannelsConfig | None
                 " unsigned webhooks accepted from loopback only"
             )
         return
-    for channel in channels.channels:
-        if channel.auth.kind == "none":
-            log.warning(
-                "channel %s (%s) accepts unauthenticated webhooks (auth kind none)", channel.name, channel.provider
-            )
+    _warn_about_open_channels(channels)
     log.info("%s channels configured from %s", len(channels.channels), channels.source)

@@ -7,10 +7,10 @@ from aiohttp import web
 from receiver.durable import DurableLog
 from receiver.observability import ReceiverMetrics
 from receiver.settings import ReceiverSettings
-from schemas.channels import ChannelsConfig
+from schemas.live_channels import LiveChannels
 
 SETTINGS = web.AppKey("settings", ReceiverSettings)
-CHANNELS = web.AppKey("channels", ChannelsConfig)
+CHANNELS = web.AppKey("channels", LiveChannels)  # .current: read once per request
 DURABLE = web.AppKey("durable", DurableLog)
 METRICS = web.AppKey("metrics", ReceiverMetrics)
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -33,7 +33,11 @@ KEPT_HEADERS = frozenset(
 
 
 def _route(request: web.Request) -> Route:
-    return resolve(request.match_info["provider"], request.match_info.get("channel"), request.app.get(CHANNELS))
+    # The configuration in force is read once, here: the route carries the channel, so a request
+    # finishes with the configuration it started with, whatever a reload swaps in meanwhile.
+    live = request.app.get(CHANNELS)
+    channels = live.current if live is not None else None
+    return resolve(request.match_info["provider"], request.match_info.get("channel"), channels)
 
 
 def public_url(request: web.Request, route: Route) -> str:

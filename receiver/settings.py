@@ -30,6 +30,9 @@ class ReceiverSettings(KafkaSettings):
     channels_file: Path | None = Field(
         default=None, description="TOML or YAML channels file; unset means development mode."
     )
+    channels_poll_s: float = Field(
+        default=1.0, ge=0, description="How often the channels file is checked for changes (0: on SIGHUP only)."
+    )
     trust_forwarded_headers: bool = Field(
         default=True, description="Rebuild the URL the provider called from X-Forwarded-Proto/Host."
     )

@@ -47,14 +47,18 @@ def exported() -> set[str]:
     from dashboard.observability import DashboardMetrics
     from notifier.metrics import NotifierMetrics
     from receiver.observability import ReceiverMetrics
+    from schemas.live_channels import ReloadMetrics
     from streams.app import WORKER_METRICS_PREFIX
     from streams.lag import lag_gauge
 
     worker = CollectorRegistry()
     FaustMetrics.create(worker, WORKER_METRICS_PREFIX)
     lag_gauge(worker).labels("g", "t").set(0)
+    reloads = CollectorRegistry()  # the receiver's and the worker's own (schemas/live_channels.py)
+    ReloadMetrics.register(reloads)
     registries = [
         worker,
+        reloads,
         ReceiverMetrics.create().registry,
         DashboardMetrics.create().registry,
         NotifierMetrics.create().registry,
