@@ -4,6 +4,8 @@ One configuration file (TOML or YAML, chosen by extension) names every channel o
 deployment; the receiver routes and authenticates with it, the stream worker filters statuses
 with it. Secrets may stay out of the file: `STATUSFLOW_CHANNEL_<NAME>_SECRET` and
 `STATUSFLOW_CHANNEL_<NAME>_VERIFY_TOKEN` override them (name upper-cased, `-` as `_`).
+A channel may name its `tenant`; the `[[tenants]]` and `[operator]` tables hold who may read
+which channels through the worker's API and the dashboard (schemas/tenants.py, schemas/access.py).
 
 Pure pydantic: no I/O framework is imported here, and the environment is passed in by the
 entry point rather than read.
@@ -22,6 +24,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from schemas.errors import ConfigurationError
+from schemas.tenants import OperatorConfig, TenantConfig, check_distinct_tokens, parse_operator, parse_tenants
 
 Provider = Literal["meta", "twilio", "infobip", "vonage", "gupshup", "aivo", "weni", "wpp", "generic"]
 CanonicalStatus = Literal["queued", "created", "sent", "failed", "delivered", "read"]
@@ -81,6 +84,11 @@ class ChannelConfig(BaseModel):
         default=None,
         description="Base URL the provider calls (scheme://host[:port][/prefix]); signatures over the URL use it.",
     )
+    tenant: str | None = Field(
+        default=None,
+        pattern=NAME_PATTERN,
+        description="The [[tenants]] name whose API token may read this channel; unset: the operator only.",
+    )
     options: dict[str, Any] = Field(
         default_factory=dict,
         description=(
@@ -123,6 +131,8 @@ class ChannelsConfig(BaseModel):
 
     source: str = "<memory>"
     channels: tuple[ChannelConfig, ...]
+    tenants: tuple[TenantConfig, ...] = ()
+    operator: OperatorConfig | None = None
 
     @model_validator(mode="after")
     def _unique_names(self) -> ChannelsConfig:
@@ -134,6 +144,25 @@ class ChannelsConfig(BaseModel):
                 raise ValueError(msg)
             seen.add(key)
         return self
+
+    @model_validator(mode="after")
+    def _known_tenants(self) -> ChannelsConfig:
+        names = {tenant.name for tenant in self.tenants}
+        for channel in self.channels:
+            if channel.tenant is not None and channel.tenant not in names:
+                known = ", ".join(sorted(names)) or "none: add a [[tenants]] table"
+                msg = (
+                    f"channel {channel.name!r} names tenant {channel.tenant!r}, "
+                    f"which is not configured (tenants: {known})"
+                )
+                raise ValueError(msg)
+        return self
+
+    @property
+    def access_controlled(self) -> bool:
+        """True when tenants or an operator token are configured: the worker's API and the
+        dashboard then require a bearer token (schemas/access.py)."""
+        return bool(self.tenants) or self.operator is not None
 
     def get(self, name: str) -> ChannelConfig | None:
         """The channel called `name`, or None."""
@@ -213,10 +242,13 @@ def parse_channels(data: Any, environ: Mapping[str, str], source: str = "<memory
     if not isinstance(data, dict) or not isinstance(data.get("channels"), list) or not data["channels"]:
         msg = f"{source}: expected a non-empty 'channels' list at the top level"
         raise ConfigurationError(msg)
-    extra = sorted(set(data) - {"channels"})
+    extra = sorted(set(data) - {"channels", "tenants", "operator"})
     if extra:
-        msg = f"{source}: unknown top-level keys {extra}; only 'channels' is read"
+        msg = f"{source}: unknown top-level keys {extra}; only 'channels', 'tenants' and 'operator' are read"
         raise ConfigurationError(msg)
+    tenants = parse_tenants(data.get("tenants"), environ, source)
+    operator = parse_operator(data.get("operator"), environ, source)
+    check_distinct_tokens(tenants, operator, source)
     channels: list[ChannelConfig] = []
     for index, raw in enumerate(data["channels"]):
         label = repr(raw.get("name")) if isinstance(raw, dict) and raw.get("name") else f"#{index + 1}"
@@ -228,7 +260,7 @@ def parse_channels(data: Any, environ: Mapping[str, str], source: str = "<memory
         except ValidationError as exc:
             raise ConfigurationError(_describe(path, label, exc)) from exc
     try:
-        return ChannelsConfig(source=source, channels=tuple(channels))
+        return ChannelsConfig(source=source, channels=tuple(channels), tenants=tenants, operator=operator)
     except ValidationError as exc:
         problems = "; ".join(str(error["msg"]) for error in exc.errors())
         msg = f"{source}: {problems}"
