@@ -26,7 +26,7 @@ def main(settings: NotifySettings | None = None) -> None:
     settings = settings or NotifySettings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    log.info("notifier: metrics on http://%s:%s/metrics; sinks %s", settings.host, settings.port, settings.sinks())
+    log.info("notifier: metrics on http://%s:%s/metrics; sinks %s", settings.host, settings.port, settings.sink_names())
     install_event_loop(settings.kafka.event_loop)
     asyncio.run(_main(settings))
 

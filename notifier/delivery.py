@@ -1,7 +1,9 @@
 """Per-sink lanes: retries with backoff, then parking; a sink that stays down holds up only its lane.
 
-A lane that had to park is "down": it parks what comes next at once (no retries) until the
-redriver (redrive.py) delivers parked work to the sink again.
+There is one lane per named sink (two webhooks are two lanes), each with its own queue, its own
+retry policy and its own down state, and parking records keyed by the sink's name. A lane that
+had to park is "down": it parks what comes next at once (no retries) until the redriver
+(redrive.py) delivers parked work to the sink again.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from notifier import parking
 from notifier.grouping import Notification
 from notifier.ledger import Ledger
 from notifier.metrics import NotifierMetrics
-from notifier.settings import NotifySettings
+from notifier.settings import RetryPolicy
 from notifier.sinks.base import Sink, SinkError
 
 log = logging.getLogger(__name__)
@@ -73,7 +75,7 @@ class Lane:
         self,
         sink: Sink,
         *,
-        settings: NotifySettings,
+        retry: RetryPolicy,
         ledger: Ledger,
         parker: Parker,
         metrics: NotifierMetrics,
@@ -83,7 +85,7 @@ class Lane:
         self.sink = sink
         self.queue: asyncio.Queue[Notification] = asyncio.Queue()
         self.down = False
-        self._settings = settings
+        self._retry = retry
         self._ledger = ledger
         self._parker = parker
         self._metrics = metrics
@@ -123,16 +125,17 @@ class Lane:
         if self.down:
             await self._park(fresh, "sink down")
             return
-        for number in range(1, self._settings.retry_attempts + 1):
+        retry = self._retry
+        for number in range(1, retry.attempts + 1):
             try:
                 await attempt(self.sink, fresh, self._metrics)
             except SinkError as exc:
                 log.warning("%s: attempt %d of %s failed: %s", self.sink.name, number, fresh.notification_id, exc)
-                if number == self._settings.retry_attempts:
+                if number == retry.attempts:
                     self.mark(down=True)
                     await self._park(fresh, str(exc))
                     return
-                await self._sleep(backoff_s(number, self._settings.retry_base_s, self._settings.retry_max_s))
+                await self._sleep(backoff_s(number, retry.base_s, retry.max_s))
             else:
                 await self._ledger.record(fresh)
                 self._metrics.notifications.labels(self.sink.name, "delivered").inc()

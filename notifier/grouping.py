@@ -14,14 +14,13 @@ from collections import Counter
 from collections.abc import Hashable, Iterable
 
 from notifier.alerts import Alert
-from notifier.settings import SinkName
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class Notification:
     """What one sink is told at once."""
 
-    sink: SinkName
+    sink: str
     key: str
     alerts: tuple[Alert, ...]
     refs: tuple[Hashable, ...] = ()
@@ -79,9 +78,9 @@ class Grouper:
 
     def __init__(self, interval_ms: int) -> None:
         self.interval_ms = interval_ms
-        self._open: dict[tuple[SinkName, str], _OpenGroup] = {}
+        self._open: dict[tuple[str, str], _OpenGroup] = {}
 
-    def add(self, sink: SinkName, alert: Alert, ref: Hashable, now_ms: int) -> Notification | None:
+    def add(self, sink: str, alert: Alert, ref: Hashable, now_ms: int) -> Notification | None:
         """A notification to send now for an alert that stands alone; None when it joined a group."""
         key = group_key(alert)
         if not alert.per_message:
@@ -104,6 +103,6 @@ class Grouper:
         """When the oldest open group closes."""
         return min((g.opened_at_ms + self.interval_ms for g in self._open.values()), default=None)
 
-    def _close(self, key: tuple[SinkName, str]) -> Notification:
+    def _close(self, key: tuple[str, str]) -> Notification:
         group = self._open.pop(key)
         return Notification(sink=key[0], key=key[1], alerts=ordered(group.alerts.values()), refs=tuple(group.refs))

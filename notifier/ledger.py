@@ -1,13 +1,16 @@
-"""The ledger topic: a compacted record per (sink, alert id) delivered, so dedup survives restarts."""
+"""The ledger topic: a compacted record per (sink, alert id) delivered, so dedup survives restarts.
+
+The records are encoded and read by dedup.py (Avro, and the bare keys of earlier notifiers)."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from notifier.dedup import Delivered, ledger_key, parse_ledger_key
+from notifier.dedup import Delivered, ledger_records
 from notifier.grouping import Notification
 from schemas.topics import partitions_of
 
@@ -31,9 +34,8 @@ async def load(bootstrap_servers: str, topic: str) -> Delivered:
             batches = await consumer.getmany(*remaining, timeout_ms=1000)
             for messages in batches.values():
                 for message in messages:
-                    parsed = parse_ledger_key(message.key.decode()) if message.key else None
-                    if parsed is not None:
-                        delivered.add(parsed[0], [parsed[1]])
+                    if not delivered.fold(message.key, message.value):
+                        log.warning("ledger record %s@%d is not one: ignored", topic, message.offset)
             remaining = {tp for tp in remaining if await consumer.position(tp) < ends[tp]}
     finally:
         await consumer.stop()
@@ -51,10 +53,9 @@ class Ledger:
 
     async def record(self, notification: Notification) -> None:
         """The sink took these alerts; returns once the broker has the ledger records."""
-        ids = [alert.alert_id for alert in notification.alerts]
-        self.delivered.add(notification.sink, ids)
+        self.delivered.add(notification.sink, [alert.alert_id for alert in notification.alerts])
         sent = [
-            await self._producer.send(self._topic, key=ledger_key(notification.sink, alert_id).encode(), value=b"1")
-            for alert_id in ids
+            await self._producer.send(self._topic, key=key, value=value)
+            for key, value in ledger_records(notification, int(time.time() * 1000))
         ]
         await asyncio.gather(*sent)

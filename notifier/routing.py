@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from notifier.alerts import SEVERITY_RANK, Alert
-from notifier.settings import Route, SinkName
+from notifier.settings import Route
 
 
 def matches(route: Route, alert: Alert) -> bool:
@@ -22,10 +22,10 @@ def matches(route: Route, alert: Alert) -> bool:
     return route.min_severity is None or SEVERITY_RANK.get(alert.severity, 0) >= SEVERITY_RANK[route.min_severity]
 
 
-def sinks_for(alert: Alert, routes: Sequence[Route], default: Sequence[SinkName]) -> tuple[SinkName, ...]:
+def sinks_for(alert: Alert, routes: Sequence[Route], default: Sequence[str]) -> tuple[str, ...]:
     """The sinks of the first matching route (and of the routes after it while they say continue);
     the default sinks when none matches. Each sink once, in the order first named."""
-    chosen: list[SinkName] = []
+    chosen: list[str] = []
     matched = False
     for route in routes:
         if not matches(route, alert):

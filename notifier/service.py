@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Hashable
 from typing import Any
 
 from aiohttp import web
@@ -29,7 +29,7 @@ from notifier.metrics import NotifierMetrics
 from notifier.offsets import OffsetTracker
 from notifier.redrive import Redriver
 from notifier.routing import sinks_for
-from notifier.settings import NotifySettings
+from notifier.settings import AlertmanagerSinkConfig, NotifySettings, SinkConfig, WebhookSinkConfig
 from notifier.sinks.alertmanager import AlertmanagerSink
 from notifier.sinks.base import Sink
 from notifier.sinks.email import EmailSink
@@ -42,21 +42,26 @@ log = logging.getLogger(__name__)
 
 def build_sinks(settings: NotifySettings) -> dict[str, Sink]:
     """The configured sinks by name."""
-    makers: dict[str, Callable[[NotifySettings], Sink]] = {
-        "alertmanager": AlertmanagerSink,
-        "webhook": WebhookSink,
-        "email": EmailSink,
-    }
-    return {name: makers[name](settings) for name in settings.sinks()}
+    return {config.name: make_sink(config, settings) for config in settings.sink_configs()}
+
+
+def make_sink(config: SinkConfig, settings: NotifySettings) -> Sink:
+    """The sink a configuration describes."""
+    if isinstance(config, WebhookSinkConfig):
+        return WebhookSink(config, settings)
+    if isinstance(config, AlertmanagerSinkConfig):
+        return AlertmanagerSink(config, settings)
+    return EmailSink(config, settings)
 
 
 def own_topics(settings: NotifySettings) -> list[NewTopic]:
-    """The parking topic and the compacted ledger."""
+    """The parking topic and the compacted ledger, kept as long as the ledger retention says
+    (the contract's layout otherwise: schemas/topics.py)."""
     kafka = settings.kafka
     return [
         NewTopic(
             name=settings.parked(),
-            num_partitions=1,
+            num_partitions=kafka.partitions,
             replication_factor=kafka.replication_factor,
             topic_configs={"cleanup.policy": "delete", "retention.ms": str(settings.ledger_retention_ms)},
         ),
@@ -86,7 +91,10 @@ class Notifier:
         """Until `stop` is set."""
         s = self.settings
         if not self.sinks:
-            log.warning("no sink configured (STATUSFLOW_NOTIFY_WEBHOOK_URL, _ALERTMANAGER_URL, _SMTP_HOST): idle")
+            log.warning(
+                "no sink configured (STATUSFLOW_NOTIFY_WEBHOOK_URL, _ALERTMANAGER_URL, _SMTP_HOST or sinks in "
+                "STATUSFLOW_NOTIFY_FILE): idle"
+            )
         await ensure_topics(s.kafka, extra=own_topics(s))
         producer = AIOKafkaProducer(
             bootstrap_servers=s.kafka.bootstrap_servers, acks="all", enable_idempotence=True, linger_ms=5
@@ -103,8 +111,16 @@ class Notifier:
         try:
             ledger = Ledger(producer, s.delivered(), await ledger_topic.load(s.kafka.bootstrap_servers, s.delivered()))
             parker = Parker(producer, s.parked())
+            configs = {config.name: config for config in s.sink_configs()}
             self.lanes = {
-                name: Lane(sink, settings=s, ledger=ledger, parker=parker, metrics=self.metrics, settled=self._settled)
+                name: Lane(
+                    sink,
+                    retry=s.retry_policy(configs.get(name)),
+                    ledger=ledger,
+                    parker=parker,
+                    metrics=self.metrics,
+                    settled=self._settled,
+                )
                 for name, sink in self.sinks.items()
             }
             tasks = [asyncio.create_task(lane.run(), name=f"lane-{name}") for name, lane in self.lanes.items()]

@@ -134,6 +134,8 @@ SCHEMA_NAMES = (
     "channel_signals",
     "cohort_funnel",
     "redrive",
+    "parked_notification",
+    "delivered_alert",
 )
 
 

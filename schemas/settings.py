@@ -6,7 +6,7 @@ reads the environment at import time.
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from schemas.event_loop import EventLoopKind
@@ -27,6 +27,20 @@ class TopicNames(BaseSettings):
     signals: str = "wa.channel.signals"
     funnel: str = "wa.funnel"
     redrive: str = "wa.webhooks.redrive"
+    # The notifier's own topics (docs/notifier.md). Unset, they follow the alerts topic: before
+    # they were settings here they were always named after it, and a deployment that renamed its
+    # alerts topic must find its parked notifications and its dedup ledger again after an upgrade.
+    alerts_parked: str = ""
+    alerts_delivered: str = ""
+
+    @model_validator(mode="after")
+    def _notifier_topics_follow_the_alerts_topic(self) -> TopicNames:
+        # Frozen model: set through object.__setattr__, once, while the instance is being built.
+        if not self.alerts_parked:
+            object.__setattr__(self, "alerts_parked", f"{self.alerts}.parked")
+        if not self.alerts_delivered:
+            object.__setattr__(self, "alerts_delivered", f"{self.alerts}.delivered")
+        return self
 
     def prefixed(self, prefix: str) -> TopicNames:
         """The same names behind `prefix` (tests use one prefix per test)."""

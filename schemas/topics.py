@@ -38,6 +38,11 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
     # nothing outlives the dead letters it refers to (a redrive is written after its dead letter,
     # with the same retention: see topic_configs).
     "redrive": {"retention.ms": str(4 * _WEEK_MS), "cleanup.policy": "compact,delete"},
+    # The notifier's parked notifications and its dedup ledger (one record per sink and alert id:
+    # compaction). Both outlive wa.alerts, so that no alert the notifier may still read again is
+    # forgotten; the notifier creates them with its own retention setting when it is first.
+    "alerts_parked": {"retention.ms": str(2 * _WEEK_MS), "cleanup.policy": "delete"},
+    "alerts_delivered": {"retention.ms": str(2 * _WEEK_MS), "cleanup.policy": "compact,delete"},
 }
 
 
@@ -75,7 +80,8 @@ async def ensure_topics(
     none of its partitions (Faust's assignor ignores "missing" topics) and only notices the topic
     at its next metadata refresh, minutes later; a producer meanwhile gets NotLeader errors.
     """
-    specs = [*topic_specs(settings), *extra]
+    # An extra spec replaces the contract's of the same name (the notifier's own retention).
+    specs = list({spec.name: spec for spec in [*topic_specs(settings), *extra]}.values())
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:

@@ -64,6 +64,9 @@ TOPIC_SCHEMAS = {
     "signals": "channel_signals",
     "redrive": "redrive",
     "funnel": "cohort_funnel",
+    # The notifier's own bookkeeping (docs/notifier.md), decodable like the rest.
+    "alerts_parked": "parked_notification",
+    "alerts_delivered": "delivered_alert",
 }
 
 # The fields that identify a record across at-least-once repeats, per schema. Internal hops
@@ -79,6 +82,7 @@ DEDUPE_FIELDS: dict[str, tuple[str, ...]] = {
     # A webhook dead-lettered again after a redrive is news when its reason is new.
     "dead_letter": ("request_id", "reason"),
     "redrive": ("request_id", "generation"),
+    "delivered_alert": ("sink", "alert_id"),
 }
 
 

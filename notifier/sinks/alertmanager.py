@@ -10,29 +10,29 @@ import orjson
 
 from notifier.alertmanager_mapping import postable_alerts
 from notifier.grouping import Notification
-from notifier.settings import NotifySettings, SinkName
+from notifier.settings import AlertmanagerSinkConfig, NotifySettings
 from notifier.sinks.http import post
 
 
 class AlertmanagerSink:
     """POST /api/v2/alerts."""
 
-    name: SinkName = "alertmanager"
-
-    def __init__(self, settings: NotifySettings) -> None:
-        assert settings.alertmanager_url
-        self._url = settings.alertmanager_url.rstrip("/") + "/api/v2/alerts"
-        self._settings = settings
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.sink_timeout_s))
+    def __init__(self, config: AlertmanagerSinkConfig, settings: NotifySettings) -> None:
+        self.name = config.name
+        self._url = config.url.rstrip("/") + "/api/v2/alerts"
+        self._message_ttl_ms = int((config.message_ttl_s or settings.alertmanager_message_ttl_s) * 1000)
+        self._condition_ttl_ms = int((config.condition_ttl_s or settings.alertmanager_condition_ttl_s) * 1000)
+        self._examples = settings.group_examples
+        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.timeout_s(config)))
 
     async def deliver(self, notification: Notification) -> None:
         """One attempt."""
         body = postable_alerts(
             notification,
             int(time.time() * 1000),
-            message_ttl_ms=int(self._settings.alertmanager_message_ttl_s * 1000),
-            condition_ttl_ms=int(self._settings.alertmanager_condition_ttl_s * 1000),
-            examples=self._settings.group_examples,
+            message_ttl_ms=self._message_ttl_ms,
+            condition_ttl_ms=self._condition_ttl_ms,
+            examples=self._examples,
         )
         await post(self._session, self._url, orjson.dumps(body), {})
 

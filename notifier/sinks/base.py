@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Protocol
 
 from notifier.grouping import Notification
-from notifier.settings import SinkName
 
 
 class SinkError(Exception):
@@ -15,7 +14,10 @@ class SinkError(Exception):
 class Sink(Protocol):
     """Delivers one notification or raises SinkError."""
 
-    name: SinkName
+    @property
+    def name(self) -> str:
+        """The sink's name: routes, the ledger, parking and metrics know it by it."""
+        ...
 
     async def deliver(self, notification: Notification) -> None:
         """Deliver, or raise SinkError."""

@@ -8,7 +8,7 @@ import aiosmtplib
 
 from notifier.grouping import Notification
 from notifier.rendering import text, title
-from notifier.settings import NotifySettings, SinkName
+from notifier.settings import EmailSinkConfig, NotifySettings
 from notifier.sinks.base import SinkError
 
 
@@ -26,31 +26,30 @@ def message(notification: Notification, sender: str, recipients: list[str], exam
 class EmailSink:
     """One email per notification."""
 
-    name: SinkName = "email"
-
-    def __init__(self, settings: NotifySettings) -> None:
-        assert settings.smtp_host
-        self._settings = settings
+    def __init__(self, config: EmailSinkConfig, settings: NotifySettings) -> None:
+        self.name = config.name
+        self._config = config
+        self._examples = settings.group_examples
+        self._timeout_s = settings.timeout_s(config)
 
     async def deliver(self, notification: Notification) -> None:
         """One attempt."""
-        s = self._settings
-        assert s.smtp_host
-        mail = message(notification, s.email_from, s.recipients(), s.group_examples)
+        c = self._config
+        mail = message(notification, c.sender, list(c.to), self._examples)
         try:
             await aiosmtplib.send(
                 mail,
-                hostname=s.smtp_host,
-                port=s.smtp_port,
-                use_tls=s.smtp_tls,
-                start_tls=s.smtp_starttls if not s.smtp_tls else False,
-                username=s.smtp_username,
-                password=s.smtp_password.get_secret_value() if s.smtp_password else None,
-                validate_certs=s.smtp_validate_certs,
-                timeout=s.sink_timeout_s,
+                hostname=c.host,
+                port=c.port,
+                use_tls=c.tls,
+                start_tls=c.starttls if not c.tls else False,
+                username=c.username,
+                password=c.password.get_secret_value() if c.password else None,
+                validate_certs=c.validate_certs,
+                timeout=self._timeout_s,
             )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise SinkError(f"smtp {s.smtp_host}:{s.smtp_port}: {type(exc).__name__}: {exc}") from exc
+            raise SinkError(f"{self.name}: smtp {c.host}:{c.port}: {type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         """Nothing held between sends."""

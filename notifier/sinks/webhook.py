@@ -11,7 +11,7 @@ import orjson
 
 from notifier.grouping import Notification
 from notifier.rendering import webhook_body
-from notifier.settings import NotifySettings, SinkName
+from notifier.settings import NotifySettings, WebhookSinkConfig
 from notifier.sinks.http import post
 
 SIGNATURE_HEADER = "X-Statusflow-Signature"
@@ -26,15 +26,14 @@ def signature(secret: bytes, body: bytes) -> str:
 class WebhookSink:
     """POST the notification as JSON."""
 
-    name: SinkName = "webhook"
-
-    def __init__(self, settings: NotifySettings) -> None:
-        assert settings.webhook_url
-        self._url = settings.webhook_url
-        secret = settings.webhook_secret.get_secret_value() if settings.webhook_secret else ""
+    def __init__(self, config: WebhookSinkConfig, settings: NotifySettings) -> None:
+        self.name = config.name
+        self._url = config.url
+        secret = config.secret.get_secret_value() if config.secret else ""
         self._secret = secret.encode() if secret else None  # compose passes an unset secret as ""
         self._examples = settings.group_examples
-        self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=settings.sink_timeout_s))
+        timeout = aiohttp.ClientTimeout(total=settings.timeout_s(config))
+        self._session = aiohttp.ClientSession(timeout=timeout)
 
     async def deliver(self, notification: Notification) -> None:
         """One attempt; the notification id lets a receiver drop a repeat."""

@@ -14,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -26,10 +27,11 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope, Session
 
 from devkit.kafka_local import free_port
-from notifier.service import serve
+from notifier.service import own_topics, serve
 from notifier.settings import NotifySettings
 from schemas.codec import codec
 from schemas.settings import KafkaSettings
+from schemas.topics import ensure_topics
 from tests.integration.helpers import consume, wait_until
 
 pytestmark = pytest.mark.integration
@@ -93,6 +95,19 @@ class Hook:
 
 @pytest.fixture
 async def hook() -> AsyncIterator[Hook]:
+    async with hook_server() as state:
+        yield state
+
+
+@pytest.fixture
+async def other_hook() -> AsyncIterator[Hook]:
+    async with hook_server() as state:
+        yield state
+
+
+@contextlib.asynccontextmanager
+async def hook_server() -> AsyncIterator[Hook]:
+    """A real HTTP server on a free loopback port, answering 204 while up and 503 while down."""
     state = Hook()
 
     async def receive(request: web.Request) -> web.Response:
@@ -195,6 +210,106 @@ async def test_a_sink_that_is_down_gets_everything_when_it_returns_and_nothing_t
         expected = {*(f"l{n}" for n in range(5)), *(f"m{n}" for n in range(20))}
         await wait_until(lambda: _some(set(hook.alert_ids()) == expected), within=30, what="the redrive")
     assert sorted(hook.alert_ids()) == sorted(expected)
+
+
+async def test_two_named_webhooks_one_down_the_other_is_told_at_once_the_down_one_when_back(
+    kafka_settings: KafkaSettings,
+    unique_id: str,
+    hook: Hook,
+    other_hook: Hook,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    ops, support = hook, other_hook
+    notify_file = tmp_path / "notify.toml"
+    notify_file.write_text(
+        f"""
+[[sinks.webhook]]
+name = "ops-slack"
+url = "{ops.url}"
+
+[[sinks.webhook]]
+name = "support-hook"
+url = "{support.url}"
+
+[[routes]]
+channels = ["sales"]
+sinks = ["ops-slack", "support-hook"]
+"""
+    )
+    monkeypatch.setenv("STATUSFLOW_NOTIFY_FILE", str(notify_file))
+    settings = notify_settings(kafka_settings, unique_id)
+    assert settings.sink_names() == ("ops-slack", "support-hook")
+    support.up = False
+    logouts = [
+        alert_record(
+            f"l{n}", "channel_logout", severity="critical", message_key=None, occurred_at=1_700_000_000_000 + n
+        )
+        for n in range(3)
+    ]
+    failures = [alert_record(f"m{n}") for n in range(10)]
+    expected = {alert["alert_id"] for alert in [*logouts, *failures]}
+    async with running(settings):
+        await produce(kafka_settings, [*logouts, *failures])
+        await wait_until(lambda: _some(set(ops.alert_ids()) == expected), within=30, what="the sink that is up")
+        # Three logouts alone and the failures as one group, parked for the down sink only.
+        parked = await consume(
+            kafka_settings.bootstrap_servers, settings.parked(), until=lambda r: len(r) >= 4, within=30
+        )
+        assert support.received == []
+        assert {key for key, _ in parked} == {b"support-hook"}
+        assert all(value.startswith(codec("parked_notification").header) for _, value in parked)
+        support.up = True
+        await wait_until(lambda: _some(set(support.alert_ids()) == expected), within=30, what="the sink that is back")
+    # Stopped: nothing more can arrive. Each sink was told each alert exactly once.
+    assert sorted(ops.alert_ids()) == sorted(expected)
+    assert sorted(support.alert_ids()) == sorted(expected)
+
+
+async def test_an_upgrade_keeps_parked_json_and_the_ledger_of_bare_keys(
+    kafka_settings: KafkaSettings, unique_id: str, hook: Hook
+) -> None:
+    """Records an earlier notifier wrote: a JSON parking record and a ledger record whose value is
+    `1`. The parked notification is delivered, the alert in the ledger is not told again, and what
+    this notifier writes is Avro."""
+    settings = notify_settings(kafka_settings, unique_id, webhook_url=hook.url)
+    await ensure_topics(kafka_settings, extra=own_topics(settings))
+    # The alert as the earlier notifier's JSON held it: the Alert fields, no window.
+    legacy_alert = {k: v for k, v in alert_record("parked-before").items() if k not in {"window_start", "window_end"}}
+    legacy_parked = orjson.dumps(
+        {
+            "sink": "webhook",
+            "key": "group:meta:sales",
+            "parked_at": 1_700_000_005_000,
+            "reason": "http://127.0.0.1:9/hook answered 503: ",
+            "alerts": [{**legacy_alert, "tenant": None}],
+        }
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.parked(), key=b"webhook", value=legacy_parked)
+        await producer.send_and_wait(settings.delivered(), key=b"webhook|told-before", value=b"1")
+    finally:
+        await producer.stop()
+
+    async with running(settings):
+        await wait_until(lambda: _some("parked-before" in hook.alert_ids()), within=30, what="the parked JSON")
+        await produce(kafka_settings, [alert_record("told-before"), alert_record("new")])
+        await wait_until(lambda: _some("new" in hook.alert_ids()), within=30, what="the new alert")
+    assert sorted(hook.alert_ids()) == ["new", "parked-before"]
+
+    ledger = await consume(
+        kafka_settings.bootstrap_servers,
+        settings.delivered(),
+        until=lambda records: {b"webhook|new", b"webhook|parked-before"} <= {key for key, _ in records},
+        within=30,
+    )
+    written = {key: value for key, value in ledger if key != b"webhook|told-before"}
+    assert {codec("delivered_alert").decode(value)["alert_id"] for value in written.values()} == {
+        "new",
+        "parked-before",
+    }
 
 
 async def _some(condition: object) -> bool | None:

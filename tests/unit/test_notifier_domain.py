@@ -302,7 +302,7 @@ def test_parking_round_trip() -> None:
     assert back.alerts == notification.alerts and back.sink == "email" and back.refs == ()
     with pytest.raises(ValueError, match="parked"):
         parking.decode(b"{}")
-    with pytest.raises(ValueError, match="unknown sink"):
+    with pytest.raises(ValueError, match="no sink or no alerts"):
         parking.decode(b'{"sink": "pager", "key": "k", "alerts": []}')
 
 
@@ -313,7 +313,7 @@ def test_one_variable_configures_a_sink_and_the_default_route(monkeypatch: pytes
     monkeypatch.setenv("STATUSFLOW_NOTIFY_WEBHOOK_URL", "http://127.0.0.1:1/hook")
     monkeypatch.setenv("STATUSFLOW_TOPIC_ALERTS", "x.alerts")
     settings = NotifySettings()
-    assert settings.sinks() == ("webhook",) and settings.default_route() == ("webhook",)
+    assert settings.sink_names() == ("webhook",) and settings.default_route() == ("webhook",)
     assert settings.parked() == "x.alerts.parked" and settings.delivered() == "x.alerts.delivered"
 
 
@@ -328,7 +328,7 @@ def test_notify_file_routes_and_unknown_sinks(monkeypatch: pytest.MonkeyPatch, t
     monkeypatch.setenv("STATUSFLOW_NOTIFY_FILE", str(path))
     monkeypatch.setenv("STATUSFLOW_NOTIFY_WEBHOOK_URL", "http://127.0.0.1:1/hook")
     settings = NotifySettings()
-    assert settings.sinks() == ("alertmanager", "webhook")
+    assert settings.sink_names() == ("alertmanager", "webhook")
     assert settings.routes[0].keep_going and settings.tenants == {"acme": frozenset({"sales"})}
     path.write_text("routes:\n  - {sinks: [email]}\n")
     with pytest.raises(ValueError, match="not configured"):
@@ -342,7 +342,7 @@ def test_the_compose_environment_parses_with_no_sink(monkeypatch: pytest.MonkeyP
     for name, value in compose["services"]["notifier"]["environment"].items():
         monkeypatch.setenv(name, value.replace("${STATUSFLOW_NOTIFY_WEBHOOK_URL:-}", "").split("${")[0])
     settings = NotifySettings()
-    assert settings.sinks() == () and settings.port == 8095 and settings.kafka.bootstrap_servers == "kafka:9092"
+    assert settings.sink_names() == () and settings.port == 8095 and settings.kafka.bootstrap_servers == "kafka:9092"
 
 
 def test_make_run_starts_the_notifier_only_when_a_sink_is_configured() -> None:

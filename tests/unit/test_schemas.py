@@ -245,6 +245,39 @@ RECORDS: dict[str, dict[str, Any]] = {
         "sent_partition": 3,
         "sent_offset": 5678,
     },
+    "parked_notification": {
+        "sink": "ops-slack",
+        "key": "group:meta:shop-br",
+        "parked_at": 1_750_030_200_000,
+        "reason": "http://hooks.example.test/ops answered 503: ",
+        "alerts": [
+            {
+                "alert_id": "a2",
+                "alert_key": "message_failed:meta:wamid.1",
+                "kind": "message_failed",
+                "severity": "warning",
+                "state": "firing",
+                "detail": "meta:wamid.1 failed (131026)",
+                "occurred_at": 1_750_030_073_000,
+                "provider": "meta",
+                "channel": "shop-br",
+                "campaign": "c-42",
+                "message_key": "meta:wamid.1",
+                "error_code": "131026",
+                "error_title": "Message undeliverable",
+                "count": 1,
+                "value": 0.4,
+                "threshold": 0.2,
+                "tenant": "acme",
+            }
+        ],
+    },
+    "delivered_alert": {
+        "sink": "ops-slack",
+        "alert_id": "a2",
+        "notification_id": "0f1e2d3c4b5a69788796a5b4",
+        "delivered_at": 1_750_030_200_500,
+    },
 }
 
 
