@@ -32,6 +32,28 @@ def test_rules_fire_as_their_unit_tests_say() -> None:
     assert done.returncode == 0, done.stdout + done.stderr
 
 
+def test_every_rule_has_a_test_case_that_fires_it() -> None:
+    """A rule without a case that fires it is a rule nobody has seen fire: a wrong label, `for`
+    or threshold would go unnoticed until the day it should have told someone."""
+    tests = yaml.safe_load((RULES / "statusflow.rules.test.yml").read_text())
+    rule_files = sorted(path.name for path in RULES.glob("*.rules.yml"))
+    assert sorted(tests["rule_files"]) == rule_files, "every rules file is loaded by the rule tests"
+    alerts = {
+        rule["alert"]
+        for name in rule_files
+        for group in yaml.safe_load((RULES / name).read_text())["groups"]
+        for rule in group["rules"]
+        if "alert" in rule
+    }
+    fired = {
+        case["alertname"]
+        for test in tests["tests"]
+        for case in test.get("alert_rule_test", [])
+        if case.get("exp_alerts")
+    }
+    assert alerts - fired == set(), "rules without a promtool test case that fires them"
+
+
 def test_rules_name_only_metrics_that_are_exported() -> None:
     rules = yaml.safe_load((RULES / "statusflow.rules.yml").read_text())
     exprs = " ".join(rule["expr"] for group in rules["groups"] for rule in group["rules"])
