@@ -11,7 +11,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import duckdb
+from schemas.errors import MissingExtra
+
+try:
+    import duckdb
+except ModuleNotFoundError as exc:
+    raise MissingExtra("duckdb", "analytics", "examples/analytics.py") from exc
 
 QUERY = Path(__file__).with_name("analytics.sql")
 

@@ -6,7 +6,8 @@
     ├── UnparseableWebhook (streams.adapters.base)   not retriable: dead-letter with the reason
     ├── PublishError (receiver.publisher)    retriable: the broker did not acknowledge in time
     ├── SpoolError (receiver.spool)          retriable: SpoolFull, SpoolUnavailable → 503 + Retry-After
-    └── Rejected (receiver.errors)           an HTTP refusal with its status (4xx, 503)
+    ├── Rejected (receiver.errors)           an HTTP refusal with its status (4xx, 503)
+    └── MissingExtra (schemas.errors)        not retriable: install the extra it names (also an ImportError)
 
 `retriable` decides between retrying and dead-lettering or failing fast.
 """
@@ -22,3 +23,19 @@ class StatusflowError(Exception):
 
 class ConfigurationError(StatusflowError):
     """The settings or the channel configuration cannot be used."""
+
+
+class MissingExtra(StatusflowError, ImportError):
+    """A part of statusflow whose packages are an optional extra was used without them.
+
+    Raised where the module is imported (`raise MissingExtra(...) from exc` in the importer's
+    `except ModuleNotFoundError`), so the message says what to install instead of a bare
+    "No module named ...".
+    """
+
+    def __init__(self, package: str, extra: str, purpose: str) -> None:
+        super().__init__(
+            f"{purpose} needs {package}, from statusflow's `{extra}` extra: pip install 'statusflow[{extra}]'"
+        )
+        self.package = package
+        self.extra = extra

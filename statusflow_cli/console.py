@@ -1,7 +1,9 @@
 """What the CLI shows a person: progress bars on a terminal, one-line errors with an exit code.
 
-Progress bars are drawn only when stderr is a terminal (rich); piped or captured output gets
-the plain result lines and nothing else, so scripts and tests read clean text.
+Progress bars are drawn only when stderr is a terminal and rich (the `terminal` extra) is
+installed; piped or captured output gets the plain result lines and nothing else, so scripts
+and tests read clean text. Without rich a terminal gets the plain lines too, and one line on
+stderr saying how to get the bars.
 """
 
 from __future__ import annotations
@@ -9,12 +11,12 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from schemas.errors import MissingExtra, StatusflowError
 
-from schemas.errors import StatusflowError
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
 
 # Exit codes of every command, documented in docs/runbook.md.
 EXIT_FAILED = 1  # the command ran and found something wrong (e.g. a check did not pass)
@@ -70,7 +72,20 @@ def interactive() -> bool:
 def progress(description: str, total: int | None, *, enabled: bool | None = None) -> Iterator[Tracker]:
     """A progress bar on stderr for the duration of the block; a silent tracker when not a TTY."""
     if not (interactive() if enabled is None else enabled):
-        yield _Bar(None, TaskID(0))
+        yield _Bar(None, cast("TaskID", 0))
+        return
+    try:
+        from rich.console import Console  # noqa: PLC0415 - an optional extra, only for a terminal
+        from rich.progress import (  # noqa: PLC0415
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+    except ModuleNotFoundError:
+        complain(f"{MissingExtra('rich', 'terminal', 'A progress bar')} (going on without one)")
+        yield _Bar(None, cast("TaskID", 0))
         return
     bar = Progress(
         TextColumn("{task.description}"),

@@ -7,12 +7,20 @@ import asyncio
 import logging
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiokafka.errors import KafkaConnectionError
 
+from schemas.errors import MissingExtra
 from schemas.settings import KafkaSettings
 from statusflow_cli.console import EXIT_USAGE, CliError, Unreachable, progress, say
-from statusflow_consumer.export import MAX_BATCH_RECORDS, ExportError, ExportSettings, ParquetExport
+
+if TYPE_CHECKING:
+    from statusflow_consumer.export import ParquetExport
+
+# statusflow_consumer.export.MAX_BATCH_RECORDS (a unit test keeps them equal): that module needs
+# pyarrow (the `analytics` extra), which only this command may ask for, not every CLI start.
+MAX_BATCH_RECORDS = 500_000
 
 
 async def _run(export: ParquetExport) -> None:
@@ -25,6 +33,10 @@ async def _run(export: ParquetExport) -> None:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Run the Parquet sink until stopped (or until caught up with --until-end)."""
+    try:
+        from statusflow_consumer.export import ExportError, ExportSettings, ParquetExport  # noqa: PLC0415
+    except MissingExtra as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
     kafka = KafkaSettings()
     try:
         settings = ExportSettings(

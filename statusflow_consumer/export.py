@@ -28,12 +28,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pyarrow.parquet as pq
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from schemas.errors import StatusflowError
+from schemas.errors import MissingExtra, StatusflowError
 from statusflow_consumer import Decoded, decode_message, partitions_of
 from statusflow_consumer.parquet import ROWS, PartFile, event_date, last_exported, to_table
+
+try:
+    import pyarrow.parquet as pq
+except ModuleNotFoundError as exc:
+    raise MissingExtra("pyarrow", "analytics", "The Parquet export (statusflow_consumer.export)") from exc
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,13 @@ import re
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-
+from schemas.errors import MissingExtra
 from statusflow_consumer import Decoded, funnel_key
+
+try:
+    import pyarrow as pa
+except ModuleNotFoundError as exc:
+    raise MissingExtra("pyarrow", "analytics", "The Parquet export (statusflow_consumer.parquet)") from exc
 
 _TS = pa.timestamp("ms", tz="UTC")
 _COUNTS = pa.map_(pa.string(), pa.int64())
