@@ -9,16 +9,18 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from receiver.context import BODY, DURABLE, METRICS, REQUEST_ID, SETTINGS
+from receiver.context import BODY, CHANNELS, DURABLE, METRICS, REQUEST_ID, SETTINGS
 from receiver.errors import Rejected
 from receiver.logs import REQUEST_ID_VAR
 from receiver.publisher import PublishError
+from schemas.access import TenantLabeller
 from schemas.codec import codec
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 EXCERPT_BYTES = 512
+_tenant_of = TenantLabeller()
 
 
 async def _audit_rejection(request: web.Request, status: int, reason: str) -> None:
@@ -101,4 +103,7 @@ def _observe(request: web.Request, provider: str, channel: str, status: int, sta
         provider = channel = "-"  # names from unknown paths would make label values unbounded
     metrics = request.app[METRICS]
     metrics.requests.labels(provider, channel, str(status)).inc()
+    live = request.app.get(CHANNELS)
+    tenant = _tenant_of(live.current if live is not None else None, channel)
+    metrics.tenant_requests.labels(tenant, str(status)).inc()
     metrics.latency.labels(provider).observe(time.perf_counter() - started)

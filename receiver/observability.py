@@ -15,6 +15,7 @@ class ReceiverMetrics:
 
     registry: CollectorRegistry
     requests: Counter
+    tenant_requests: Counter
     latency: Histogram
     publish_latency: Histogram
     broker_up: Gauge
@@ -38,6 +39,14 @@ class ReceiverMetrics:
                 f"{prefix}_requests",
                 "Webhook requests by provider, channel and HTTP status.",
                 ["provider", "channel", "code"],
+                registry=registry,
+            ),
+            # Tenant names come from the channels file only (schemas.access.TenantLabeller):
+            # bounded by the configuration, `none` for channels without a tenant and unknown paths.
+            tenant_requests=Counter(
+                f"{prefix}_tenant_requests",
+                "Webhook requests by the tenant of their channel and HTTP status.",
+                ["tenant", "code"],
                 registry=registry,
             ),
             latency=Histogram(
