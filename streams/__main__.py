@@ -9,9 +9,9 @@ import os
 import faust
 from faust.worker import Worker as FaustWorker
 
-from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
 from schemas.event_loop import install_event_loop
+from schemas.live_channels import LiveChannels
 from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
@@ -49,7 +49,8 @@ def main() -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_event_loop(settings.event_loop)
     try:
-        channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
+        # Reloaded while the worker runs: when the file changes and on SIGHUP (streams/reload.py).
+        channels = LiveChannels.load(settings.channels_file, os.environ) if settings.channels_file else None
         app = create_app(settings, channels)
     except ConfigurationError as exc:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)

@@ -25,6 +25,7 @@ from faust.types import EventT, StreamT
 from prometheus_client import CollectorRegistry, Counter
 
 from schemas.codec import SchemaError, codec
+from schemas.live_channels import LiveChannels
 from streams.adapters.registry import Resolver
 from streams.batches import (
     ChannelSignals,
@@ -49,6 +50,7 @@ from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
 from streams.records import Bundle, bundle_parts_from_avro, state_from_bytes
+from streams.stages import stage_functions
 from streams.table_writes import TableWriter
 from streams.topology import Topology
 from streams.tracker import expired_record
@@ -104,9 +106,13 @@ def register_agents(
     accept: Callable[[StatusEvent], bool],
     resolve: Resolver,
     registry: CollectorRegistry | None = None,
+    *,
+    channels: LiveChannels | None = None,
 ) -> None:
     """Attach the stages; `accept` is the channels' status filter, `resolve` picks adapters,
-    `registry` is where the stages' own counters go (the worker's GET /metrics)."""
+    `registry` is where the stages' own counters go (the worker's GET /metrics); `channels`,
+    reloaded while the worker runs (streams/reload.py), gives the normalize stage each
+    configuration applied."""
 
     def downstream_ready() -> bool:
         return not (t.app.rebalancing or t.app.in_recovery)
@@ -118,10 +124,17 @@ def register_agents(
 
         @mode.Service.task
         async def _normalize(self) -> None:
+            # What is in force now, and every reload from now on (no await in between: none is missed).
+            stages = stage_functions(channels.current) if channels is not None else (accept, resolve)
             if not t.settings.normalize_process:
-                await NormalizeLoop(t.settings, accept, resolve, downstream_ready=downstream_ready).run()
+                stage = NormalizeLoop(t.settings, *stages, downstream_ready=downstream_ready)
+                if channels is not None:
+                    channels.subscribe(lambda config: stage.use(*stage_functions(config)))
+                await stage.run()
                 return
-            child = NormalizeProcess(t.settings)
+            child = NormalizeProcess(t.settings, channels.current if channels is not None else None)
+            if channels is not None:
+                channels.subscribe(child.update)
             child.start()
             try:
                 while True:

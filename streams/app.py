@@ -7,8 +7,10 @@ from faust.sensors.prometheus import setup_prometheus_sensors
 from prometheus_client import CollectorRegistry
 
 from schemas.channels import ChannelsConfig
+from schemas.live_channels import LiveChannels
 from streams.agents import register_agents
 from streams.lag import register_lag
+from streams.reload import live_channels, register_reload
 from streams.settings import WorkerSettings
 from streams.stages import stage_functions
 from streams.topology import build_topology
@@ -17,16 +19,24 @@ from streams.views import register_views
 WORKER_METRICS_PREFIX = "statusflow_worker"
 
 
-def create_app(settings: WorkerSettings, channels: ChannelsConfig | None = None) -> faust.App:
+def create_app(settings: WorkerSettings, channels: ChannelsConfig | LiveChannels | None = None) -> faust.App:
     """A Faust app with the worker's stages wired to the configured topics and channels."""
     topology = build_topology(settings)
-    accept, resolve = stage_functions(channels)
+    # Channels loaded from their file are reloaded while the worker runs (streams/reload.py):
+    # whoever needs them asks for the configuration in force each time.
+    live = live_channels(channels)
+
+    def in_force() -> ChannelsConfig | None:
+        return live.current if live is not None else None
+
+    accept, resolve = stage_functions(in_force())
     # GET /metrics: Faust's own sensors (agents' events, table operations, sends, rebalances) under
     # one fixed prefix, whatever the app id, in a registry of this app's own; plus the consumer
     # lag of the worker's groups (streams/lag.py) and the stages' own counters (streams/late.py).
     registry = CollectorRegistry()
-    register_agents(topology, accept, resolve, registry)
+    register_agents(topology, accept, resolve, registry, channels=live)
     register_views(topology)
+    register_reload(topology.app, live, settings, registry)
     register_lag(topology, registry)
     setup_prometheus_sensors(topology.app, registry=registry, name_prefix=WORKER_METRICS_PREFIX)
     return topology.app

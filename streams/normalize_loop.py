@@ -37,11 +37,15 @@ class NormalizeLoop:
         downstream_ready: Callable[[], bool] = lambda: True,
     ) -> None:
         self._settings = settings
-        self._accept = accept
-        self._resolve = resolve
+        self._stages = (accept, resolve)
         self._downstream_ready = downstream_ready
         self.processed = 0
         self.first_processed = asyncio.Event()
+
+    def use(self, accept: Callable[[StatusEvent], bool], resolve: Resolver) -> None:
+        """A reloaded channels file's filter and adapters: from the next batch on (a batch is
+        planned with one configuration, never half of each)."""
+        self._stages = (accept, resolve)
 
     async def run(self) -> None:
         """Until cancelled."""
@@ -112,7 +116,8 @@ class NormalizeLoop:
             for tp, batch in batches.items()
             for r in batch
         ]
-        plan = plan_normalize(records, partitions, self._accept, self._resolve, self._settings.privacy())
+        accept, resolve = self._stages
+        plan = plan_normalize(records, partitions, accept, resolve, self._settings.privacy())
         # Bundles published while this worker's Faust side is rebalancing or recovering its
         # table could be tracked into a table partition that recovery then rewrites (seen in
         # the two-worker test): hold them until the tracker is settled.

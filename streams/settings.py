@@ -35,6 +35,9 @@ class WorkerSettings(KafkaSettings):
     channels_file: Path | None = Field(
         default=None, description="The receiver's channels file: per-channel status filters apply here too."
     )
+    channels_poll_s: float = Field(
+        default=1.0, ge=0, description="How often the channels file is checked for changes (0: on SIGHUP only)."
+    )
     session_timeout_s: float = Field(default=10.0, ge=1, description="Consumer group session timeout.")
     normalize_batch: int = Field(default=2000, ge=1, description="Raw webhooks per normalize batch.")
     normalize_linger_ms: int = Field(
