@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -23,6 +24,8 @@ from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unrea
 from streams.domain.funnel import parse_instant, rate
 
 DEFAULT_WORKER_URL = "http://127.0.0.1:6066"
+#: A tenant's or the operator's API token, for a deployment with tenants (docs/runbook.md).
+API_TOKEN_ENV = "STATUSFLOW_API_TOKEN"  # noqa: S105 - a variable's name, not a secret
 
 # What a row shows: every message of a cohort counts in attempted, then in one outcome or pending.
 COUNTS = ("attempted", "delivered", "read", "failed", "expired", "pending")
@@ -96,12 +99,14 @@ def _error_of(body: bytes) -> str:
     return body[:200].decode("utf-8", "replace").strip() or "no body"
 
 
-async def fetch(url: URL, base: URL, timeout_s: float) -> dict[str, Any]:
-    """The worker's answer, or a CliError whose exit code says whose fault it is."""
+async def fetch(url: URL, base: URL, timeout_s: float, token: str | None = None) -> dict[str, Any]:
+    """The worker's answer, or a CliError whose exit code says whose fault it is; `token` goes as
+    `Authorization: Bearer` (a deployment with tenants)."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_s)) as http,
-            http.get(url) as response,
+            http.get(url, headers=headers) as response,
         ):
             status, body = response.status, await response.read()
     except TimeoutError as exc:  # aiohttp's ServerTimeoutError too
@@ -113,6 +118,10 @@ async def fetch(url: URL, base: URL, timeout_s: float) -> dict[str, Any]:
         raise CliError(msg) from exc
     if status == 400:
         msg = f"the worker refused the query: {_error_of(body)}"
+        raise CliError(msg, EXIT_USAGE)
+    if status == 401:
+        given = "was refused" if token else f"is needed: set {API_TOKEN_ENV}"
+        msg = f"the worker at {base} answers tenants' API tokens only; a token {given}"
         raise CliError(msg, EXIT_USAGE)
     if status == 503:
         # The worker that owns the channel's cohorts died and the group has not moved them yet.
@@ -215,7 +224,7 @@ def cmd_funnel(args: argparse.Namespace) -> int:
     """Ask a worker for the funnel and print it."""
     base = worker_base(args.worker_url)
     url = query_url(base, args.provider, args.channel, campaign=args.campaign, since=args.since, until=args.until)
-    view = asyncio.run(fetch(url, base, args.timeout))
+    view = asyncio.run(fetch(url, base, args.timeout, os.environ.get(API_TOKEN_ENV) or None))
     if args.json:
         say(orjson.dumps(view).decode())
         return 0
@@ -232,7 +241,8 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
         description="Ask a worker (GET /funnel/PROVIDER/CHANNEL; any worker answers) for the send-cohort "
         "funnel: per cohort of first event time and in total, attempted, delivered (including implied by "
         "a read), read, failed, expired and pending messages, and the rates delivered / attempted, "
-        "read / delivered, failed / attempted.",
+        "read / delivered, failed / attempted. With tenants configured, STATUSFLOW_API_TOKEN holds the "
+        "tenant's (or the operator's) API token.",
     )
     parser.add_argument("provider", help="the provider, as in the webhook URL (meta, aivo, gupshup, ...)")
     parser.add_argument("channel", help="the channel name (`default` for webhooks posted to /webhooks/PROVIDER)")

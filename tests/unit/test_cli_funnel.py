@@ -274,7 +274,7 @@ def test_the_command_prints_the_table_or_the_json(
     view = orjson.loads(orjson.dumps(funnel_view("aivo", "default", campaign_rows(), HOUR, campaign="camp")))
     asked: list[URL] = []
 
-    async def answer(url: URL, base: URL, timeout_s: float) -> dict[str, Any]:
+    async def answer(url: URL, base: URL, timeout_s: float, token: str | None = None) -> dict[str, Any]:
         asked.append(url)
         return dict(view)
 
@@ -286,3 +286,25 @@ def test_the_command_prints_the_table_or_the_json(
     assert main([*argv, "--json"]) == 0
     assert orjson.loads(capsys.readouterr().out) == view
     assert str(asked[0]) == "http://w:7000/funnel/aivo/default?campaign=camp"
+
+
+async def test_fetch_sends_the_api_token_and_says_when_one_is_needed(
+    stub_worker: tuple[URL, list[Handler], list[web.Request]],
+) -> None:
+    base, handlers, seen = stub_worker
+    token = "acme-token-0123456789abcdef"
+
+    async def tenants_only(request: web.Request) -> web.StreamResponse:
+        if request.headers.get("Authorization") != f"Bearer {token}":
+            return web.json_response({"error": "a bearer token is needed"}, status=401)
+        return web.json_response(funnel_view("aivo", "default", campaign_rows(), HOUR))
+
+    handlers.append(tenants_only)
+    url = query_url(base, "aivo", "default", campaign=None, since=None, until=None)
+    assert (await fetch(url, base, 5, token))["attempted"] >= 0
+    for sent, says in ((None, "set STATUSFLOW_API_TOKEN"), ("wrong-token-0123456789", "a token was refused")):
+        with pytest.raises(CliError) as error:
+            await fetch(url, base, 5, sent)
+        assert error.value.exit_code == EXIT_USAGE
+        assert says in str(error.value) and token not in str(error.value)
+    assert seen[0].headers["Authorization"] == f"Bearer {token}"
