@@ -24,7 +24,8 @@ from aiokafka.errors import KafkaConnectionError
 
 from receiver.providers import PROVIDERS as RECEIVER_PROVIDERS
 from receiver.providers import WEBHOOK_METHODS
-from schemas.channels import load_channels
+from schemas.channel_changes import diff_configs
+from schemas.channels import ChannelsConfig, load_channels
 from schemas.codec import SchemaError, decode_any
 from schemas.errors import ConfigurationError
 from schemas.settings import KafkaSettings
@@ -33,6 +34,7 @@ from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unrea
 from statusflow_cli.samples import mixed_stream
 from streams.records import state_view
 from streams.replay import add_arguments as add_replay_arguments
+from streams.stages import stage_functions
 
 # What each auth kind needs on the provider's side, for check-config.
 PROVIDER_SETUP = {
@@ -120,22 +122,38 @@ def cmd_tail(args: argparse.Namespace) -> int:
         return 0
 
 
-def cmd_check_config(args: argparse.Namespace) -> int:
-    """Validate a channels file and say what each provider must be configured with."""
-    if not Path(args.file).is_file():
-        msg = f"{args.file}: no such file"
+def _checked_channels(file: str) -> ChannelsConfig:
+    """The file as the receiver and the worker would load it (adapter options included)."""
+    if not Path(file).is_file():
+        msg = f"{file}: no such file"
         raise CliError(msg, EXIT_USAGE)
     try:
-        channels = load_channels(Path(args.file), os.environ)
+        channels = load_channels(Path(file), os.environ)
+        stage_functions(channels)  # the worker refuses a file whose adapter options do not build
     except ConfigurationError as exc:
         msg = f"invalid: {exc}"
         raise CliError(msg, EXIT_USAGE) from exc
+    return channels
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate a channels file and say what each provider must be configured with; with
+    --against, what a reload from that file to this one would change."""
+    channels = _checked_channels(args.file)
     _out(f"{args.file}: {len(channels.channels)} channels, valid")
     for channel in channels.channels:
         statuses = ", ".join(sorted(channel.statuses)) if channel.statuses else "all statuses"
         methods = "/".join(m for m in WEBHOOK_METHODS if m in RECEIVER_PROVIDERS[channel.provider].methods)
         _out(f"- {channel.name}: {methods} /webhooks/{channel.provider}/{channel.name} ({statuses})")
         _out(f"    auth {channel.auth.kind}: {PROVIDER_SETUP.get(channel.auth.kind, '')}")
+    if args.against is not None:
+        diff = diff_configs(_checked_channels(args.against), channels)
+        if diff.empty:
+            _out(f"reload from {args.against}: no change")
+        else:
+            _out(f"reload from {args.against}:")
+            for line in diff.lines():
+                _out(f"  {line}")
     return 0
 
 
@@ -273,10 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=cmd_demo)
     check = sub.add_parser(
         "check-config",
-        help="validate a channels file",
-        description="Validate a channels file (TOML or YAML) and print what each provider must be configured with.",
+        help="validate a channels file, and say what a reload would change",
+        description="Validate a channels file (TOML or YAML) and print what each provider must be configured with; "
+        "with --against, what the receiver and the worker would change when they reload it.",
     )
     check.add_argument("file", help="the channels file (what STATUSFLOW_CHANNELS_FILE names)")
+    check.add_argument(
+        "--against",
+        metavar="CURRENT",
+        help="the file in force: print what a reload would change (channels added, removed, changed "
+        "and which fields; secrets only as rotated)",
+    )
     check.set_defaults(func=cmd_check_config)
     replay = sub.add_parser(
         "replay",
