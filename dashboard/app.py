@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 
+from dashboard.access_web import scope_of
 from dashboard.context import METRICS, SERVICE, SETTINGS
 from dashboard.observability import DashboardMetrics
 from dashboard.service import DashboardService
 from dashboard.settings import DashboardSettings
 from dashboard.views import setup_routes
+from schemas.channels import ChannelsConfig
+from streams.access_web import CurrentAccess, access_middleware
 
 
 async def _service(app: web.Application) -> AsyncIterator[None]:
@@ -25,9 +28,18 @@ async def _end_streams(app: web.Application) -> None:
     await app[SERVICE].stop()
 
 
-def create_app(settings: DashboardSettings) -> web.Application:
-    """The dashboard app; its service starts and stops with it."""
-    app = web.Application()
+def _fixed(config: ChannelsConfig | None) -> Callable[[], ChannelsConfig | None]:
+    return lambda: config
+
+
+def create_app(
+    settings: DashboardSettings, channels: ChannelsConfig | Callable[[], ChannelsConfig | None] | None = None
+) -> web.Application:
+    """The dashboard app; its service starts and stops with it. `channels` (or a function that
+    returns the configuration in force): with tenants in it, the data needs a bearer token and a
+    tenant's token shows its channels only (dashboard/access_web.py); without, all is open."""
+    current = channels if callable(channels) else _fixed(channels)
+    app = web.Application(middlewares=[access_middleware(CurrentAccess(current), scope_of)])
     app[SETTINGS] = settings
     app[METRICS] = DashboardMetrics.create()
     app[SERVICE] = DashboardService(settings, app[METRICS])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -59,20 +59,22 @@ class RequestHistory:
         while len(self.scrapes) > self.keep:
             self.scrapes.popleft()
 
-    def view(self) -> dict[str, Any]:
-        """Totals and per-second rates (over the last interval) by code and provider, plus history."""
+    def view(self, keep: Callable[[str, str], bool] | None = None) -> dict[str, Any]:
+        """Totals and per-second rates (over the last interval) by code and provider, plus history;
+        with `keep`, of the (provider, channel) pairs it keeps only (a tenant's page)."""
         if not self.scrapes:
             return {"targets": [], "total": 0, "rate": None, "by_code": {}, "by_provider": {}, "history": []}
         last = self.scrapes[-1]
         totals: dict[Labels, float] = {}
         for counts in last.counts.values():
             for labels, value in (counts or {}).items():
-                totals[labels] = totals.get(labels, 0.0) + value
+                if keep is None or keep(labels[0], labels[1]):
+                    totals[labels] = totals.get(labels, 0.0) + value
         history = [
-            {"at": after.at, "rate": sum(self._rates(before, after).values())}
+            {"at": after.at, "rate": sum(self._rates(before, after, keep).values())}
             for before, after in zip(list(self.scrapes)[:-1], list(self.scrapes)[1:], strict=True)
         ]
-        current = self._rates(self.scrapes[-2], last) if len(self.scrapes) > 1 else {}
+        current = self._rates(self.scrapes[-2], last, keep) if len(self.scrapes) > 1 else {}
         by_code: dict[str, dict[str, float]] = {}
         by_provider: dict[str, dict[str, float]] = {}
         for (provider, _channel, code), value in totals.items():
@@ -92,7 +94,7 @@ class RequestHistory:
         }
 
     @staticmethod
-    def _rates(before: Scrape, after: Scrape) -> dict[Labels, float]:
+    def _rates(before: Scrape, after: Scrape, keep: Callable[[str, str], bool] | None = None) -> dict[Labels, float]:
         seconds = after.at - before.at
         if seconds <= 0:
             return {}
@@ -102,5 +104,6 @@ class RequestHistory:
             if counts is None or previous is None:
                 continue  # a receiver that was away: no rate over that interval
             for labels, value in _rate(previous, counts, seconds).items():
-                out[labels] = out.get(labels, 0.0) + value
+                if keep is None or keep(labels[0], labels[1]):
+                    out[labels] = out.get(labels, 0.0) + value
         return out

@@ -23,6 +23,7 @@ from dashboard.fold import DashboardState, apply_alert, apply_dead_letter, apply
 from dashboard.lag import group_lag, lag_view
 from dashboard.observability import DashboardMetrics
 from dashboard.requests import RequestHistory, Scrape, request_counts
+from dashboard.scoped import Visible, scoped_snapshot
 from dashboard.settings import DashboardSettings
 from schemas.codec import SchemaError, codec
 
@@ -61,6 +62,8 @@ class DashboardService:
         self._changed = asyncio.Condition()
         self.version = 0
         self.latest: dict[str, Any] = self._build()
+        self._scoped: dict[Visible, dict[str, Any]] = {}  # of self._scoped_version: one per tenant at most
+        self._scoped_version = 0
         self.undecodable = 0
 
     async def start(self) -> None:
@@ -93,6 +96,26 @@ class DashboardService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait_for(lambda: self.version > version), within)
             return self.version
+
+    def latest_for(self, visible: Visible | None) -> dict[str, Any]:
+        """The current snapshot restricted to the (provider, channel) pairs in `visible` (a
+        tenant's page; None: everything, the operator's and development mode's). Built at most
+        once per refresh and tenant, when a page asks for it."""
+        if visible is None:
+            return self.latest
+        if self._scoped_version != self.version:
+            self._scoped, self._scoped_version = {}, self.version
+        document = self._scoped.get(visible)
+        if document is None:
+            document = self._scoped[visible] = scoped_snapshot(
+                self._state,
+                visible,
+                lag=self._lag,
+                requests=self._requests,
+                now_ms=self.latest["generated_at"],
+                series_points=self._settings.dashboard_series_points,
+            )
+        return document
 
     def _build(self) -> dict[str, Any]:
         return snapshot(

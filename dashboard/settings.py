@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import SettingsConfigDict
 
@@ -30,6 +32,11 @@ class DashboardSettings(KafkaSettings):
     dashboard_series_points: int = Field(default=60, ge=2, description="Windows drawn in the rate charts.")
     dashboard_alerts_kept: int = Field(default=50, ge=1, description="Latest alerts kept and shown.")
     dashboard_refresh_s: float = Field(default=2.0, gt=0, description="How often lag, receivers and the page refresh.")
+    channels_file: Path | None = Field(
+        default=None,
+        description="The receiver's channels file: with [[tenants]] in it, the page asks for a token and "
+        "shows a tenant its channels only.",
+    )
     log_level: str = "info"
 
     def lag_groups(self) -> list[str]:

@@ -9,6 +9,7 @@ import orjson
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from dashboard.access_web import visible_to
 from dashboard.context import METRICS, SERVICE, SETTINGS
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -22,17 +23,18 @@ async def index(request: web.Request) -> web.FileResponse:
 
 
 async def api_snapshot(request: web.Request) -> web.Response:
-    """GET /api/snapshot: everything the page shows, as JSON."""
+    """GET /api/snapshot: everything the page shows, as JSON (a tenant's channels only)."""
     return web.Response(
-        body=orjson.dumps(request.app[SERVICE].latest),
+        body=orjson.dumps(request.app[SERVICE].latest_for(visible_to(request))),
         content_type="application/json",
         headers={"Cache-Control": "no-cache"},
     )
 
 
 async def api_stream(request: web.Request) -> web.StreamResponse:
-    """GET /api/stream: server-sent events, one `snapshot` event per refresh."""
+    """GET /api/stream: server-sent events, one `snapshot` event per refresh (a tenant's channels only)."""
     service = request.app[SERVICE]
+    visible = visible_to(request)
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
@@ -40,14 +42,14 @@ async def api_stream(request: web.Request) -> web.StreamResponse:
     refresh_ms = int(request.app[SETTINGS].dashboard_refresh_s * 1000)
     version = service.version
     try:
-        await response.write(f"retry: {refresh_ms}\n".encode() + _event(service.latest))
+        await response.write(f"retry: {refresh_ms}\n".encode() + _event(service.latest_for(visible)))
         while service.running:
             newer = await service.wait_newer(version, HEARTBEAT_S)
             if newer == version:
                 await response.write(b": heartbeat\n\n")
                 continue
             version = newer
-            await response.write(_event(service.latest))
+            await response.write(_event(service.latest_for(visible)))
     except (ConnectionResetError, asyncio.CancelledError):
         # The browser went away or the server stops: either way this stream is over.
         return response

@@ -19,6 +19,8 @@ def cmd_dashboard(args: argparse.Namespace) -> int:
         overrides["dashboard_port"] = args.port
     if args.receiver_metrics is not None:
         overrides["dashboard_receiver_metrics"] = args.receiver_metrics
+    if args.channels_file is not None:
+        overrides["channels_file"] = args.channels_file
     main(DashboardSettings(**overrides))
     return 0
 
@@ -37,5 +39,10 @@ def add_parser(sub: Any) -> None:
     parser.add_argument(
         "--receiver-metrics",
         help="comma-separated receiver /metrics URLs (STATUSFLOW_DASHBOARD_RECEIVER_METRICS)",
+    )
+    parser.add_argument(
+        "--channels-file",
+        help="the channels file (STATUSFLOW_CHANNELS_FILE): with [[tenants]] the page asks for an API token "
+        "and shows a tenant its channels only",
     )
     parser.set_defaults(func=cmd_dashboard)

@@ -1,6 +1,11 @@
 // statusflow dashboard: renders the snapshots of /api/stream (server-sent events), falling back
 // to polling /api/snapshot. Every value is written with textContent: nothing from a topic is
 // ever parsed as HTML.
+//
+// With tenants configured the data needs `Authorization: Bearer <token>`: a 401 shows the token
+// form; the token is kept in this tab's sessionStorage and sent as a header on every request.
+// EventSource cannot send headers, so with a token the stream is read with fetch (same
+// server-sent events, parsed here); the token never goes into a URL.
 "use strict";
 
 // A cohort row: every message of the send cohort in attempted, then in one outcome or pending.
@@ -299,9 +304,50 @@ function setLive(on, text) {
   el.textContent = text;
 }
 
+// ---- access (tenants) -----------------------------------------------------------------------
+
+const TOKEN_KEY = "statusflow.dashboard.token";
+const token = () => sessionStorage.getItem(TOKEN_KEY);
+const authHeaders = () => (token() ? { Authorization: `Bearer ${token()}` } : {});
+let generation = 0; // bumped on sign-in/out: streams of an earlier token stop
+
+function locked(note) {
+  generation += 1;
+  sessionStorage.removeItem(TOKEN_KEY); // a refused token is not tried again
+  document.body.classList.add("locked");
+  document.getElementById("login").hidden = false;
+  document.getElementById("sign-out").hidden = true;
+  document.getElementById("login-note").textContent = note;
+  setLive(false, "signed out");
+  document.getElementById("token").focus();
+}
+
+function unlocked() {
+  document.body.classList.remove("locked");
+  document.getElementById("login").hidden = true;
+  document.getElementById("sign-out").hidden = !token();
+}
+
+document.getElementById("login").addEventListener("submit", (event) => {
+  event.preventDefault();
+  const input = document.getElementById("token");
+  sessionStorage.setItem(TOKEN_KEY, input.value.trim());
+  input.value = "";
+  connect();
+});
+
+document.getElementById("sign-out").addEventListener("click", () => {
+  sessionStorage.removeItem(TOKEN_KEY);
+  latest = null;
+  connect();
+});
+
+// ---- feeds ---------------------------------------------------------------------------------
+
 async function poll() {
   try {
-    const response = await fetch("/api/snapshot", { cache: "no-store" });
+    const response = await fetch("/api/snapshot", { cache: "no-store", headers: authHeaders() });
+    if (response.status === 401) return locked("The token was refused.");
     render(await response.json());
     setLive(true, "polling");
   } catch (err) {
@@ -309,18 +355,77 @@ async function poll() {
   }
 }
 
-function connect() {
-  if (!window.EventSource) {
-    poll();
-    setInterval(poll, 3000);
+// Server-sent events over fetch: blocks end with a blank line; `event:`, `data:` and `retry:`
+// lines are the ones the dashboard sends (comments, `:`, are heartbeats).
+async function streamWithFetch(mine) {
+  let retry = 2000;
+  while (mine === generation) {
+    try {
+      const response = await fetch("/api/stream", { cache: "no-store", headers: authHeaders() });
+      if (response.status === 401) return locked("The token was refused.");
+      if (!response.ok || !response.body) throw new Error(`HTTP ${response.status}`);
+      const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+      let buffer = "";
+      while (mine === generation) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffer += value.replace(/\r\n?/g, "\n");
+        let end;
+        while ((end = buffer.indexOf("\n\n")) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          let name = "message";
+          const data = [];
+          for (const line of block.split("\n")) {
+            if (line.startsWith("event:")) name = line.slice(6).trim();
+            else if (line.startsWith("data:")) data.push(line.slice(5).replace(/^ /, ""));
+            else if (line.startsWith("retry:")) retry = Number(line.slice(6)) || retry;
+          }
+          if (name === "snapshot" && data.length && mine === generation) {
+            render(JSON.parse(data.join("\n")));
+            setLive(true, "live");
+          }
+        }
+      }
+      reader.cancel().catch(() => {});
+    } catch (err) {
+      // the server went away or restarts: reconnect below, as EventSource would
+    }
+    if (mine !== generation) return;
+    setLive(false, "reconnecting…");
+    await new Promise((resolve) => setTimeout(resolve, retry));
+  }
+}
+
+async function connect() {
+  const mine = ++generation;
+  let response;
+  try {
+    response = await fetch("/api/snapshot", { cache: "no-store", headers: authHeaders() });
+  } catch (err) {
+    setLive(false, "offline");
+    setTimeout(() => mine === generation && connect(), 3000);
     return;
   }
-  const source = new EventSource("/api/stream");
-  source.addEventListener("snapshot", (event) => {
-    render(JSON.parse(event.data));
-    setLive(true, "live");
-  });
-  source.onerror = () => setLive(false, "reconnecting…"); // EventSource retries by itself
+  if (response.status === 401) {
+    const refused = token() !== null;
+    return locked(refused ? "The token was refused." : "This deployment needs the token of a tenant or of the operator.");
+  }
+  unlocked();
+  if (response.ok) render(await response.json());
+  if (token()) {
+    streamWithFetch(mine);
+  } else if (!window.EventSource) {
+    poll();
+    setInterval(poll, 3000);
+  } else {
+    const source = new EventSource("/api/stream");
+    source.addEventListener("snapshot", (event) => {
+      render(JSON.parse(event.data));
+      setLive(true, "live");
+    });
+    source.onerror = () => setLive(false, "reconnecting…"); // EventSource retries by itself
+  }
 }
 
 document.getElementById("scope").addEventListener("change", () => latest && render(latest));

@@ -10,6 +10,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from dashboard.access_web import scope_of
 from dashboard.context import METRICS, SERVICE, SETTINGS
 from dashboard.fold import DashboardState, apply_alert, apply_funnel, apply_metric, snapshot
 from dashboard.observability import DashboardMetrics
@@ -17,14 +18,16 @@ from dashboard.service import DashboardService
 from dashboard.settings import DashboardSettings
 from dashboard.views import setup_routes
 from statusflow_cli.main import build_parser
+from streams.access_web import CurrentAccess, access_middleware
 from tests.unit.test_dashboard_fold import CAMPAIGN, META, T, alert, cohort, metric
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[TestClient[Any, Any]]:
-    """The routes over a service that is not started (no broker): its snapshot is set by the test."""
+    """The routes over a service that is not started (no broker): its snapshot is set by the test.
+    No channels file: the access middleware lets everything through (dashboard/access_web.py)."""
     settings = DashboardSettings(bootstrap_servers="127.0.0.1:1")
-    app = web.Application()
+    app = web.Application(middlewares=[access_middleware(CurrentAccess(lambda: None), scope_of)])
     app[SETTINGS] = settings
     app[METRICS] = DashboardMetrics.create()
     app[SERVICE] = DashboardService(settings, app[METRICS])
