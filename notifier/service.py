@@ -35,7 +35,7 @@ from notifier.sinks.base import Sink
 from notifier.sinks.email import EmailSink
 from notifier.sinks.webhook import WebhookSink
 from schemas.codec import SchemaError, codec
-from schemas.topics import ensure_topics
+from schemas.topics import TOPIC_PARTITIONS, ensure_topics
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +61,7 @@ def own_topics(settings: NotifySettings) -> list[NewTopic]:
     return [
         NewTopic(
             name=settings.parked(),
-            num_partitions=kafka.partitions,
+            num_partitions=TOPIC_PARTITIONS["alerts_parked"],
             replication_factor=kafka.replication_factor,
             topic_configs={"cleanup.policy": "delete", "retention.ms": str(settings.ledger_retention_ms)},
         ),

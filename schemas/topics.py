@@ -46,6 +46,12 @@ TOPIC_CONFIGS: dict[str, dict[str, str]] = {
 }
 
 
+# Roles whose partition count is fixed rather than STATUSFLOW_PARTITIONS. The parking topic is
+# small and read whole by one notifier; it has had one partition since the notifier created it
+# alone, and existing deployments keep it, so `statusflow topics --check` must expect one.
+TOPIC_PARTITIONS: dict[str, int] = {"alerts_parked": 1}
+
+
 def topic_configs(settings: KafkaSettings) -> dict[str, dict[str, str]]:
     """TOPIC_CONFIGS with the configured retention of the two topics that hold raw payloads
     (and of the redrive log, which refers to dead letters)."""
@@ -62,7 +68,7 @@ def topic_specs(settings: KafkaSettings) -> list[NewTopic]:
     return [
         NewTopic(
             name=names[role],
-            num_partitions=settings.partitions,
+            num_partitions=TOPIC_PARTITIONS.get(role, settings.partitions),
             replication_factor=settings.replication_factor,
             topic_configs=config,
         )
