@@ -5,16 +5,40 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test check unit integration browser alerting-tools screenshot dashboard broker-start broker-stop bench soak fuzz clean
+# The lock files (docs/dependencies.md): every package at one version, with its hashes. The image
+# installs LOCK (what the processes import); make install and CI install DEV_LOCK (LOCK's versions,
+# plus the dev, analytics and terminal extras).
+LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+
+.PHONY: install lock run test check unit integration browser alerting-tools screenshot dashboard broker-start broker-stop bench soak fuzz clean
 
 install: $(INSTALLED)
 
-# Reinstall whenever pyproject.toml changes; the venv is project-local.
-$(INSTALLED): pyproject.toml
+# Reinstall whenever pyproject.toml or the lock changes; the venv is project-local. The project goes
+# on top of the locked packages without resolving anything again (--no-deps). PYTHONWARNINGS hides
+# setuptools' boxed notice that an editable install of several top-level packages goes through an
+# import hook (information, not a deprecation: the build itself warns of nothing).
+$(INSTALLED): pyproject.toml $(DEV_LOCK)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q --require-hashes -r $(DEV_LOCK)
+	PYTHONWARNINGS='ignore:Editable installation' $(PY) -m pip install -q --no-deps -e .
 	touch $@
+
+# Refresh both lock files from pyproject.toml, after a dependency changed there. Versions already
+# locked stay unless pyproject.toml excludes them; LOCK_ARGS=--upgrade takes the newest allowed
+# (LOCK_ARGS='--upgrade-package NAME' one package). uv runs from a venv of its own under .local.
+UV_VERSION := 0.13.9
+LOCK_TOOLS := .local/lock-tools
+LOCK_ARGS ?=
+lock:
+	test -x $(LOCK_TOOLS)/bin/uv || { $(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install -q 'uv==$(UV_VERSION)'; }
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform linux --generate-hashes \
+		--extra dev --extra analytics --extra terminal --custom-compile-command 'make lock' \
+		$(LOCK_ARGS) -o $(DEV_LOCK)
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --quiet --python-version 3.11 --python-platform linux --generate-hashes \
+		--constraint $(DEV_LOCK) --custom-compile-command 'make lock' -o $(LOCK)
 
 run: install
 	$(PY) -m devkit.run_local
