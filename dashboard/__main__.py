@@ -9,8 +9,8 @@ from aiohttp import web
 
 from dashboard.app import create_app
 from dashboard.settings import DashboardSettings
-from schemas.channels import load_channels
 from schemas.errors import ConfigurationError
+from schemas.live_channels import LiveChannels
 
 log = logging.getLogger("dashboard")
 
@@ -21,15 +21,15 @@ def main(settings: DashboardSettings | None = None) -> None:
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         # The one place the environment is handed over: tenants' tokens may come from it.
-        channels = load_channels(settings.channels_file, os.environ) if settings.channels_file else None
+        channels = LiveChannels.load(settings.channels_file, os.environ) if settings.channels_file else None
     except ConfigurationError as exc:
         log.critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
-    if channels is not None and channels.access_controlled:
-        log.info("tenants configured in %s: the page asks for an API token", channels.source)
+    if channels is not None and channels.current.access_controlled:
+        log.info("tenants configured in %s: the page asks for an API token", channels.current.source)
     log.info("dashboard on http://%s:%s/", settings.dashboard_host, settings.dashboard_port)
     web.run_app(
-        create_app(settings, channels),
+        create_app(settings, channels, reload_on_sighup=True),
         host=settings.dashboard_host,
         port=settings.dashboard_port,
         shutdown_timeout=5,

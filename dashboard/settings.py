@@ -37,6 +37,9 @@ class DashboardSettings(KafkaSettings):
         description="The receiver's channels file: with [[tenants]] in it, the page asks for a token and "
         "shows a tenant its channels only.",
     )
+    channels_poll_s: float = Field(
+        default=1.0, ge=0, description="How often the channels file is checked for changes (0: on SIGHUP only)."
+    )
     log_level: str = "info"
 
     def lag_groups(self) -> list[str]:

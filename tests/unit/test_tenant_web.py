@@ -19,6 +19,7 @@ from dashboard.settings import DashboardSettings
 from schemas.access import FILTERED, OPEN, OPERATOR_ONLY, channel_scope
 from schemas.channels import ChannelsConfig, parse_channels
 from schemas.codec import codec
+from schemas.live_channels import LiveChannels
 from statusflow_cli.main import build_parser
 from streams.access_web import CurrentAccess, access_middleware, forwarded_headers, request_may_see, scope_of
 from streams.domain.funnel import Cohort, CohortRow, funnel_record
@@ -266,3 +267,20 @@ def test_statusflow_dashboard_takes_the_channels_file(monkeypatch: pytest.Monkey
     args = build_parser().parse_args(["dashboard", "--channels-file", "tenants.toml"])
     assert args.func(args) == 0
     assert served[0].channels_file == Path("tenants.toml")
+
+
+def test_a_reloaded_file_rotates_tokens_without_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "channels.toml"
+    channel = '[[channels]]\nname = "acme-wa"\nprovider = "generic"\ntenant = "acme"\n'
+    path.write_text(f'[[tenants]]\nname = "acme"\napi_token = "{ACME_TOKEN}"\n\n{channel}', encoding="utf-8")
+    live = LiveChannels.load(path, {})
+    rules = CurrentAccess(lambda: live.current)
+    before = rules()
+    assert before is not None and before.authenticate(f"Bearer {ACME_TOKEN}") is not None
+    rotated = "acme-rotated-token-0123456789"
+    path.write_text(f'[[tenants]]\nname = "acme"\napi_token = "{rotated}"\n\n{channel}', encoding="utf-8")
+    assert live.reload("test")
+    after = rules()
+    assert after is not None and after is not before
+    assert after.authenticate(f"Bearer {ACME_TOKEN}") is None
+    assert after.authenticate(f"Bearer {rotated}") is not None
