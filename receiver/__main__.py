@@ -15,7 +15,7 @@ from receiver.logs import AccessLogger, configure_logging
 from receiver.settings import ReceiverSettings
 from schemas.errors import ConfigurationError
 from schemas.event_loop import install_event_loop
-from schemas.live_channels import LiveChannels
+from schemas.live_channels import LiveChannels, hold_sighup
 from schemas.topics import ensure_topics
 
 log = logging.getLogger("receiver")
@@ -24,6 +24,7 @@ log = logging.getLogger("receiver")
 def main() -> None:
     """Load settings and channels, create the topics if the broker is up, serve until SIGINT/SIGTERM;
     the channels file is reloaded when it changes and on SIGHUP."""
+    hold_sighup()
     settings = ReceiverSettings()
     configure_logging(settings.log_level, settings.log_format, settings.privacy())
     install_event_loop(settings.event_loop)

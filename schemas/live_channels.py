@@ -234,6 +234,13 @@ class LiveChannels:
         )
 
 
+def hold_sighup() -> None:
+    """Ignore SIGHUP until `reloading` installs its handler: by default it ends the process, and
+    an operator's reload sent while the process starts must not stop it (the file watch still
+    sees a change made meanwhile: its first stamp is the one taken when the file was read)."""
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
+
 async def watch(live: LiveChannels, poll_s: float) -> None:
     """Until cancelled: poll the file's stamp and reload once a change has settled."""
     if live.path is None:

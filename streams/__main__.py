@@ -11,7 +11,7 @@ from faust.worker import Worker as FaustWorker
 
 from schemas.errors import ConfigurationError
 from schemas.event_loop import install_event_loop
-from schemas.live_channels import LiveChannels
+from schemas.live_channels import LiveChannels, hold_sighup
 from schemas.topics import ensure_topics
 from streams.app import create_app
 from streams.settings import WorkerSettings
@@ -45,6 +45,7 @@ async def _prepare(settings: WorkerSettings, app: faust.App) -> None:
 
 def main() -> None:
     """Create the topics (also Faust's own) if needed, then run the worker until SIGINT/SIGTERM."""
+    hold_sighup()
     settings = WorkerSettings()
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
     install_event_loop(settings.event_loop)

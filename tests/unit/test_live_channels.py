@@ -7,6 +7,8 @@ import asyncio
 import logging
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -233,3 +235,16 @@ async def test_a_request_in_flight_finishes_with_the_configuration_it_started_wi
         assert response.status == 200, await response.text()
         again = await client.post("/webhooks/aivo/bot", data=aivo, headers=headers)
         assert again.status == 404
+
+
+def test_a_sighup_while_the_process_starts_does_not_end_it() -> None:
+    # The entry points hold SIGHUP from their first line until the reload handler takes it.
+    code = (
+        "import os, signal\n"
+        "from schemas.live_channels import hold_sighup\n"
+        "hold_sighup()\n"
+        "os.kill(os.getpid(), signal.SIGHUP)\n"
+        "print('still running')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+    assert (done.returncode, done.stdout) == (0, "still running\n"), done.stderr
