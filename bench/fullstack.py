@@ -37,7 +37,7 @@ time the load generator got the 200 of the first webhook that carried the event 
 p99 from the receiver's own receipt stamp (`received_at`) is reported beside it.
 Then the **reference check**: the last change of every message of the step equals what the
 reference fold (statusflow_cli.samples.reference_fold) of the step's raw envelopes says, and
-200 messages asked through the worker's GET /messages/{provider}/{id} answer their state view.
+200 messages asked through the worker's GET /messages/{provider}/{channel}/{id} answer their state view.
 
 **Backlog drain**: the worker stops, the receiver accepts STATUSFLOW_BENCH_BACKLOG webhooks (default
 300,000) as fast as it can (at most 5,000/s), the worker starts again; the rate is the backlog over

@@ -30,9 +30,10 @@ from schemas.settings import KafkaSettings
 from schemas.topics import partitions_of
 from statusflow_cli.http_load import send_paced
 from statusflow_cli.samples import LIFECYCLES, T0, reference_fold
+from streams.domain.events import parse_message_key
 from streams.domain.lattice import MessageState, join
 from streams.lag import LagProbe, lag_by_topic
-from streams.records import state_view
+from streams.records import message_path, state_view
 from streams.settings import WorkerSettings
 
 #: The worker's warnings when it reads records again (streams/lag.py): the goal is none.
@@ -441,7 +442,7 @@ def compare(reference: Mapping[str, MessageState], changes: LastChanges) -> Fold
 
 
 async def check_api(worker_url: str, reference: Mapping[str, MessageState], sample: int = 200) -> dict[str, Any]:
-    """GET /messages/{provider}/{id} of up to `sample` referenced messages against their state view."""
+    """GET /messages/{provider}/{channel}/{id} of up to `sample` referenced messages against their state view."""
     keys = sorted(k for k, s in reference.items() if s.status is not None)
     picked = random.Random(7).sample(keys, min(sample, len(keys)))
     matched = 0
@@ -452,9 +453,8 @@ async def check_api(worker_url: str, reference: Mapping[str, MessageState], samp
             if time.monotonic() > deadline:
                 examples.append({"error": "gave up after 60 s"})
                 break
-            provider, _, message_id = key.partition(":")
             try:
-                async with http.get(f"{worker_url}/messages/{provider}/{message_id}") as response:
+                async with http.get(f"{worker_url}{message_path(parse_message_key(key))}") as response:
                     answer: Any = await response.json() if response.status == 200 else {"http": response.status}
             except (aiohttp.ClientError, TimeoutError) as exc:
                 answer = {"error": repr(exc)}

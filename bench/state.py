@@ -8,7 +8,6 @@ import statistics
 import time
 import tracemalloc
 import urllib.error
-import urllib.parse
 import urllib.request
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -20,7 +19,8 @@ from aiokafka.partitioner import murmur2
 from bench.generator import Reference
 from bench.harness import PARTITIONS, RESULTS, create_topics, produce, spawn, stop, unique, worker_env
 from devkit.kafka_local import free_port
-from streams.records import state_to_bytes
+from streams.domain.events import message_key, parse_message_key
+from streams.records import message_path, state_to_bytes
 from streams.topology import STATE_TABLE
 
 
@@ -55,10 +55,10 @@ def memory_per_message(ref: Reference) -> dict[str, Any]:
 
 def changelog_records(ref: Reference, count: int) -> Iterator[tuple[bytes, bytes]]:
     """`count` distinct messages whose states are the realistic states of the fold, cycled."""
-    templates = [(s.provider, s.message_id, state_to_bytes(s)) for s in ref.states.values()]
+    templates = [(s.provider, s.channel, s.message_id, state_to_bytes(s)) for s in ref.states.values()]
     for i in range(count):
-        provider, message_id, value = templates[i % len(templates)]
-        yield f"{provider}:{message_id}.r{i}".encode(), value
+        provider, channel, message_id, value = templates[i % len(templates)]
+        yield message_key(provider, channel, f"{message_id}.r{i}").encode(), value
 
 
 async def _create_changelog(bootstrap: str, name: str) -> None:
@@ -105,8 +105,7 @@ async def recovery(bootstrap: str, ref: Reference, count: int, *, tmp: Path, wit
     port = free_port()
     probes = []
     for key in last_of_partition.values():
-        provider, _, message_id = key.decode().partition(":")
-        probes.append(f"http://127.0.0.1:{port}/messages/{provider}/{urllib.parse.quote(message_id, safe='')}")
+        probes.append(f"http://127.0.0.1:{port}{message_path(parse_message_key(key))}")
     env = worker_env(settings, app_id, port, tmp / app_id)
     started = time.monotonic()
     proc = spawn(["-m", "streams"], env, RESULTS / "logs" / f"{app_id}.log")

@@ -32,7 +32,8 @@ from schemas.settings import KafkaSettings
 from statusflow_cli import dashboard, export, funnel, loadgen, notify, redrive, topics
 from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable, complain, progress
 from statusflow_cli.samples import mixed_stream
-from streams.records import state_view
+from streams.domain.events import parse_message_key
+from streams.records import message_path, state_view
 from streams.replay import add_arguments as add_replay_arguments
 from streams.stages import stage_functions
 
@@ -63,12 +64,19 @@ def render(value: bytes, key: bytes | None) -> dict[str, Any] | None:
 
 
 def concerns(record: dict[str, Any], message: str) -> bool:
-    """Whether a record is about this message (a key `provider:id`, or an id alone): its own
-    key or id, or one of the message keys an audit record names."""
+    """Whether a record is about this message (a key `provider:channel:id`, or an id alone):
+    its own key or id, or one of the message keys an audit record names."""
     keys = [record.get("message_key"), *(record.get("message_keys") or ())]
     if message in (*keys, record.get("message_id")):
         return True
-    return any(isinstance(k, str) and k.partition(":")[2] == message for k in keys)
+    return any(isinstance(k, str) and _message_id(k) == message for k in keys)
+
+
+def _message_id(key: str) -> str | None:
+    try:
+        return parse_message_key(key).message_id
+    except ValueError:
+        return None  # a record of another form (an alert keyed by channel): not a message
 
 
 def matches(record: dict[str, Any], args: argparse.Namespace) -> bool:
@@ -178,12 +186,11 @@ async def _demo(args: argparse.Namespace) -> int:
                     raise Unreachable("receiver", base, exc) from exc
                 accepted += 1
                 bar.advance()
-        providers = {key.split(":")[0] for key in stream.expected}
+        providers = {parse_message_key(key).provider for key in stream.expected}
         _out(f"{accepted} webhooks accepted for {len(stream.expected)} messages of {len(providers)} providers")
         if not args.check:
-            key = next(iter(stream.expected))
-            provider, _, message_id = key.partition(":")
-            _out(f"try: curl {args.worker_url.rstrip('/')}/messages/{provider}/{message_id}")
+            key = parse_message_key(next(iter(stream.expected)))
+            _out(f"try: curl {args.worker_url.rstrip('/')}{message_path(key)}")
             return 0
         return await _check(http, args.worker_url.rstrip("/"), stream.expected, args.timeout)
 
@@ -194,9 +201,8 @@ async def _check(http: aiohttp.ClientSession, worker: str, expected: dict[str, A
     with progress("demo: checking states", len(expected)) as bar:
         while pending and time.monotonic() < deadline:
             for key, state in list(pending.items()):
-                provider, _, message_id = key.partition(":")
                 try:
-                    async with http.get(f"{worker}/messages/{provider}/{message_id}") as response:
+                    async with http.get(f"{worker}{message_path(parse_message_key(key))}") as response:
                         # Status only: providers without event times (Twilio) are stamped at receipt.
                         if response.status == 200 and (await response.json())["status"] == state_view(state)["status"]:
                             del pending[key]
@@ -264,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tail.add_argument("--from-beginning", action="store_true", help="start at the oldest record (default: new ones)")
     tail.add_argument("--channel", help="only records of this channel")
-    tail.add_argument("--message", help="only records of this message key or id")
+    tail.add_argument("--message", help="only records of this message key (provider:channel:id) or id")
     tail.add_argument("--kind", help="only alerts of this kind")
     tail.add_argument("--limit", type=int, default=None, help="stop after this many records")
     tail.add_argument("--exit-when-idle", action="store_true", help="stop when a poll returns nothing")

@@ -7,9 +7,14 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
+# A message's key, `provider:channel:message_id` (a message is identified by all three: two
+# channels' message 42 are two messages), split the one way the pipeline splits it.
+from streams.domain.events import MessageKey, parse_message_key
+
 
 class StatusChange(TypedDict):
-    """wa.status.changes: a real change of one message's state."""
+    """wa.status.changes: a real change of one message's state, keyed `message_key`
+    (`provider:channel:message_id`: `parse_message_key` splits it)."""
 
     change_id: str
     message_key: str
@@ -124,6 +129,17 @@ def funnel_key(record: CohortFunnel | dict[str, Any]) -> str:
         scope += f"#{record['campaign']}"
     return f"{scope}@{record['cohort_start']}"
 
+
+__all__ = [
+    "TYPED",
+    "Alert",
+    "CohortFunnel",
+    "MessageKey",
+    "MetricWindow",
+    "StatusChange",
+    "funnel_key",
+    "parse_message_key",
+]
 
 # The schema each typed view describes.
 TYPED = {

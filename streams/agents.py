@@ -49,7 +49,7 @@ from streams.message_ids import MessageIds
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
 from streams.outputs import Source, dead_letter_record
-from streams.records import Bundle, bundle_parts_from_avro, state_from_bytes
+from streams.records import Bundle, bundle_parts_from_avro, is_legacy_state, state_from_bytes
 from streams.stages import stage_functions
 from streams.table_writes import TableWriter
 from streams.topology import Topology
@@ -213,10 +213,22 @@ class _TrackIndexes:
             stuck, expiries = self.of(partition)
             for key, deadline in others(partition) if others is not None else ():
                 expiries.schedule(key, deadline)
+            legacy = 0
             for key, value in states(partition):
+                legacy += is_legacy_state(value)
                 state = state_from_bytes(key, value)
                 stuck.note(key, state, at)
                 expiries.note(key, state, at)
+            if legacy:
+                # Read, but reports of these messages now land under channel-scoped keys: the
+                # two halves of such a message are only joined by rebuilding the tables.
+                log.error(
+                    "partition %d holds %d message states keyed provider:message_id (a release before "
+                    "channel-scoped keys): rebuild this app id's tables by replay (docs/runbook.md, "
+                    "Upgrading to channel-scoped message keys)",
+                    partition,
+                    legacy,
+                )
             self._seeded.add(partition)
 
 

@@ -20,7 +20,7 @@ from streams.adapters.salvage import item_keys, message_keys
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.clock import bounded
-from streams.domain.events import StatusEvent
+from streams.domain.events import StatusEvent, message_key
 from streams.domain.funnel import DEFAULT_COHORT_MS, Cohort, Counts
 from streams.domain.funnel import delta as funnel_delta
 from streams.domain.history import DEAD_LETTERED, Entry, event_entry
@@ -250,8 +250,9 @@ def _dead_letters(result: Normalized) -> list[tuple[str, tuple[str, ...]]]:
     raw = result.raw
     if result.dead_letter_reason is not None:
         return [(result.dead_letter_reason, message_keys(raw) if raw is not None else ())]
-    provider = raw.provider if raw is not None else "unknown"
-    return [(r.dead_letter_reason, item_keys(provider, r.item)) for r in result.rejected]
+    if raw is None:
+        return [(r.dead_letter_reason, ()) for r in result.rejected]
+    return [(r.dead_letter_reason, item_keys(raw.provider, raw.channel, r.item)) for r in result.rejected]
 
 
 def _normalize_detail(result: Normalized, filtered: int) -> str | None:
@@ -293,7 +294,7 @@ class TrackPlan:
 def _keys_of(event: StatusEvent) -> tuple[str, ...]:
     """The message's key, and the alias it arrived under when it was re-keyed."""
     if event.correlation_id and event.correlation_id != event.message_id:
-        return (event.message_key, f"{event.provider}:{event.correlation_id}")
+        return (event.message_key, message_key(event.provider, event.channel, event.correlation_id))
     return (event.message_key,)
 
 

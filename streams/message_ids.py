@@ -2,7 +2,7 @@
 
 Messages are partitioned by key, and a report keyed by an alias (Gupshup: WhatsApp's id, after
 `gsId` stopped coming) lands on the alias's partition, not the message's. So the correlation is
-kept where such a report lands, in the alias table (`provider:alias id` → canonical key, a
+kept where such a report lands, in the alias table (`provider:channel:alias id` → canonical key, a
 changelogged table co-partitioned with wa.status.events), and everything moves by re-keying
 through wa.status.events:
 
@@ -37,7 +37,7 @@ from typing import Any, Protocol
 from schemas.codec import codec
 from streams.batches import moved_signals
 from streams.domain.aliases import Alias, alias_told, may_be_alias, move, rekey
-from streams.domain.events import StatusEvent
+from streams.domain.events import StatusEvent, parse_message_key
 from streams.domain.history import Entry, add, expires_at, from_bytes, to_bytes
 from streams.domain.lattice import MessageState
 from streams.domain.retention import RetentionIndex
@@ -119,15 +119,18 @@ class MessageIds:
         out = _Bundles(self._t.settings.partitions)
         kept_events: list[StatusEvent] = []
         for event in events:
-            canonical = self._canonical(aliases, partition, event.provider, event.message_id, event.correlation_id)
+            # Only reports of a several-ids provider that name one id may be keyed by an alias.
+            maybe = may_be_alias(event.provider, event.message_id, event.correlation_id)
+            canonical = self._canonical(aliases, partition, event.message_key) if maybe else None
             if canonical is None:
                 kept_events.append(event)
             else:
                 out.add(canonical, "events", event_to_record(rekey(event, canonical)))
         kept_notes: list[dict[str, Any]] = []
         for note in notes:
-            provider, _, message_id = str(note["message_key"]).partition(":")
-            canonical = self._canonical(aliases, partition, provider, message_id, None)
+            key = str(note["message_key"])
+            provider, _, message_id = parse_message_key(key)
+            canonical = self._canonical(aliases, partition, key) if may_be_alias(provider, message_id, None) else None
             if canonical is None:
                 kept_notes.append(note)
             else:
@@ -136,12 +139,9 @@ class MessageIds:
         return kept_events, kept_notes
 
     @staticmethod
-    def _canonical(
-        aliases: TableWriter, partition: int, provider: str, message_id: str, correlation_id: str | None
-    ) -> str | None:
-        if not may_be_alias(provider, message_id, correlation_id):
-            return None
-        value = aliases.get(partition, f"{provider}:{message_id}".encode())
+    def _canonical(aliases: TableWriter, partition: int, key: str) -> str | None:
+        """The canonical key `key` is an alias of, when the alias is known on this partition."""
+        value = aliases.get(partition, key.encode())
         return Alias.from_bytes(value).canonical if value is not None else None
 
     async def tell(self, events: Iterable[StatusEvent], outbox: Delivery) -> None:

@@ -8,15 +8,20 @@ from __future__ import annotations
 
 import dataclasses
 from typing import Any
+from urllib.parse import quote
 
 import orjson
 
 from schemas.codec import codec
-from streams.domain.events import StatusEvent
+from streams.domain.events import MessageKey, StatusEvent, parse_legacy_message_key, parse_message_key
 from streams.domain.lattice import Failure, MessageState
 from streams.domain.status import FailureReason, Status
 
-_STATE_VERSION = 1
+# 2: the table key is `provider:channel:message_id`. A value of version 1 was written under a
+# `provider:message_id` key, before channels were part of a message's identity: it is still
+# read (its channel is in the value), but such a table is rebuilt by replay (docs/runbook.md).
+_STATE_VERSION = 2
+LEGACY_STATE_VERSION = 1
 _EVENT_FIELDS = tuple(f.name for f in dataclasses.fields(StatusEvent))
 
 
@@ -85,7 +90,7 @@ def bundle_parts_from_avro(data: bytes) -> Bundle:
 def state_to_bytes(state: MessageState) -> bytes:
     """MessageState → compact table value.
 
-    Provider and message id are left out: the table key (`provider:message_id`) has them.
+    Provider and message id are left out: the table key (`provider:channel:message_id`) has them.
     """
     f = state.failure
     return orjson.dumps(
@@ -109,8 +114,9 @@ def state_to_bytes(state: MessageState) -> bytes:
 
 def state_from_bytes(key: bytes, data: bytes) -> MessageState:
     """Table key and compact value → MessageState."""
-    provider, _, message_id = key.decode().partition(":")
-    (_v, channel, campaign, q, c, s, f_at, d, r, fail, recipient, correlation_id, seen) = orjson.loads(data)
+    (version, channel, campaign, q, c, s, f_at, d, r, fail, recipient, correlation_id, seen) = orjson.loads(data)
+    parts = parse_legacy_message_key(key, channel) if version == LEGACY_STATE_VERSION else parse_message_key(key)
+    provider, message_id = parts.provider, parts.message_id
     failure = (
         Failure(at=fail[0], event_id=fail[1], reason=FailureReason(fail[2]), error_code=fail[3], error_title=fail[4])
         if fail
@@ -134,8 +140,20 @@ def state_from_bytes(key: bytes, data: bytes) -> MessageState:
     )
 
 
+def is_legacy_state(data: bytes) -> bool:
+    """Whether a table value was written under a key of the form before channels
+    (`provider:message_id`): a table of an app id that predates them (docs/runbook.md)."""
+    return data[:3] == b"[1,"
+
+
+def message_path(key: MessageKey, suffix: str = "") -> str:
+    """The query API's path of a message (`suffix`: "" or "/history"), each part
+    percent-encoded: message ids may hold `/` or `?`."""
+    return "/messages/" + "/".join(quote(part, safe="") for part in key) + suffix
+
+
 def state_view(state: MessageState) -> dict[str, Any]:
-    """The JSON answer of GET /messages/{provider}/{message_id}."""
+    """The JSON answer of GET /messages/{provider}/{channel}/{message_id}."""
     failure = state.failure
     status = state.status
     return {

@@ -19,7 +19,7 @@ CHANNEL_TABLE = "channel_state"
 # their channel's key: the channel agent, which owns that partition of wa.channel.signals,
 # is their only writer, and one worker holds all of a channel's cohorts.
 COHORT_TABLE = "cohort_funnel"
-# One message under several ids (streams/message_ids.py): `provider:alias id` → canonical key,
+# One message under several ids (streams/message_ids.py): `provider:channel:alias id` → canonical key,
 # on the alias's partition, so a report keyed by the alias finds it where it lands.
 ALIAS_TABLE = "message_alias"
 # Each message's last webhooks (streams/domain/history.py), co-partitioned with its state.

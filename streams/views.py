@@ -8,19 +8,23 @@ import aiohttp
 from faust.web import Request, Response, View
 from yarl import URL
 
+from schemas.channels import DEFAULT_CHANNEL
 from streams.domain.channel import from_bytes as channel_from_bytes
 from streams.domain.channel import view as channel_view
+from streams.domain.events import message_key, parse_message_key
 from streams.domain.funnel import funnel_view, parse_instant
 from streams.domain.history import from_bytes as history_from_bytes
 from streams.domain.history import view as history_view
 from streams.funnel_stage import channel_rows
 from streams.message_ids import resolve
 from streams.partitioning import key_partition
-from streams.records import state_from_bytes, state_view
+from streams.records import message_path, state_from_bytes, state_view
 from streams.table_writes import TableWriter
 from streams.topology import CHANNEL_TABLE, COHORT_TABLE, STATE_TABLE, Topology
 
 log = logging.getLogger(__name__)
+
+HISTORY = "history"
 
 
 def owner_url(t: Topology, key: bytes, table: str = STATE_TABLE) -> URL | None:
@@ -46,7 +50,7 @@ def register_views(t: Topology) -> None:
         assert owner.host is not None and owner.port is not None
         routed = request.url.with_host(owner.host).with_port(owner.port)
         if path is not None:
-            routed = routed.with_path(path)
+            routed = routed.with_path(path, encoded=True)
         try:
             async with app.http_client.get(routed, timeout=aiohttp.ClientTimeout(total=10)) as response:
                 body = await response.read()
@@ -61,12 +65,14 @@ def register_views(t: Topology) -> None:
                 headers={"Retry-After": "2"},
             )
 
-    async def canonical(request: Request, provider: str, message_id: str, suffix: str) -> bytes | Response:
+    async def canonical(
+        request: Request, provider: str, channel: str, message_id: str, suffix: str
+    ) -> bytes | Response:
         """The key to answer for locally, or the answer of the worker that holds it.
 
         The alias table lives on the alias's partition (streams/message_ids.py): the owner of
         the id asked for resolves it, then answers for the canonical key or asks its owner."""
-        key = f"{provider}:{message_id}".encode()
+        key = message_key(provider, channel, message_id).encode()
         owner = owner_url(t, key)
         if owner is not None:
             return await proxy(owner, request)
@@ -76,41 +82,64 @@ def register_views(t: Topology) -> None:
         if found != key:
             elsewhere = owner_url(t, found)
             if elsewhere is not None:
-                canonical_id = found.decode().partition(":")[2]
-                return await proxy(elsewhere, request, f"/messages/{provider}/{canonical_id}{suffix}")
+                return await proxy(elsewhere, request, message_path(parse_message_key(found), suffix))
         return found
 
-    @app.page("/messages/{provider}/{message_id}")
-    class MessageView(View):
-        """GET the current state and per-status timestamps of one message, under any of its ids."""
+    def unknown(key: str) -> Response:
+        return app.web.json({"error": "unknown message", "message_key": key}, status=404)
 
-        async def get(self, request: Request, provider: str, message_id: str) -> Response:
-            key = await canonical(request, provider, message_id, "")
-            if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
-                return key
-            current = t.states.get(key)
-            if current is None:
-                return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
-            return self.json(state_view(state_from_bytes(key, current)))
+    async def message(request: Request, provider: str, channel: str, message_id: str) -> Response:
+        key = await canonical(request, provider, channel, message_id, "")
+        if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
+            return key
+        current = t.states.get(key)
+        if current is None:
+            return unknown(key.decode())
+        return app.web.json(state_view(state_from_bytes(key, current)))
 
-    @app.page("/messages/{provider}/{message_id}/history")
+    async def history(request: Request, provider: str, channel: str, message_id: str) -> Response:
+        key = await canonical(request, provider, channel, message_id, "/history")
+        if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
+            return key
+        past = t.history.get(key)
+        if past is None and t.states.get(key) is None:
+            return unknown(key.decode())
+        return app.web.json(
+            {
+                "message_key": key.decode(),
+                "limit": t.settings.history_limit,
+                "history": history_view(history_from_bytes(past)),
+            }
+        )
+
+    @app.page("/messages/{provider}/{channel}/{message_id}/history")
     class HistoryView(View):
         """GET the webhooks of one message in arrival order, the newest STATUSFLOW_HISTORY_LIMIT."""
 
+        async def get(self, request: Request, provider: str, channel: str, message_id: str) -> Response:
+            return await history(request, provider, channel, message_id)
+
+    @app.page("/messages/{provider}/{first}/{second}")
+    class MessageView(View):
+        """GET `/messages/{provider}/{channel}/{id}`: the current state and per-status timestamps
+        of one message, under any of its ids; and `/messages/{provider}/{id}/history`, the
+        history of a message of the `default` channel (the form before channels).
+
+        Both forms have three segments after /messages: a last segment `history` is always the
+        history of the default channel's message, so a message whose id is the word `history`
+        is read in its channel only through its history (`.../{channel}/history/history`)."""
+
+        async def get(self, request: Request, provider: str, first: str, second: str) -> Response:
+            if second == HISTORY:
+                return await history(request, provider, DEFAULT_CHANNEL, first)
+            return await message(request, provider, first, second)
+
+    @app.page("/messages/{provider}/{message_id}")
+    class DefaultChannelMessageView(View):
+        """GET the state of a message of the channel named `default` (the form before channels)."""
+
         async def get(self, request: Request, provider: str, message_id: str) -> Response:
-            key = await canonical(request, provider, message_id, "/history")
-            if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
-                return key
-            history = t.history.get(key)
-            if history is None and t.states.get(key) is None:
-                return self.json({"error": "unknown message", "message_key": key.decode()}, status=404)
-            return self.json(
-                {
-                    "message_key": key.decode(),
-                    "limit": t.settings.history_limit,
-                    "history": history_view(history_from_bytes(history)),
-                }
-            )
+            return await message(request, provider, DEFAULT_CHANNEL, message_id)
 
     @app.page("/channels/{provider}/{channel}")
     class ChannelView(View):

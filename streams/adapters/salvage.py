@@ -49,14 +49,14 @@ def message_keys(raw: RawWebhook) -> tuple[str, ...]:
                 doc = dict(urllib.parse.parse_qsl(raw.body.decode("utf-8", "replace")))
             except ValueError:
                 return ()
-    return item_keys(raw.provider, doc)
+    return item_keys(raw.provider, raw.channel, doc)
 
 
-def item_keys(provider: str, item: object) -> tuple[str, ...]:
+def item_keys(provider: str, channel: str, item: object) -> tuple[str, ...]:
     """The message keys found in one item of a body (a rejected item of a batch: its own ids only)."""
     found: list[str] = []
     _walk(item, FIELDS.get(provider, _COMMON), found, 0)
-    keys = dict.fromkeys(message_key(provider, i) for i in found)
+    keys = dict.fromkeys(message_key(provider, channel, i) for i in found)
     return tuple(keys)[:_MAX_IDS]
 
 

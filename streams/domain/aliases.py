@@ -6,7 +6,8 @@ sending has no `gsId` and can only be keyed by WhatsApp's id. Such a report carr
 in both fields. So:
 
 * an event whose `correlation_id` differs from its `message_id` *tells* a correlation: the
-  alias `provider:correlation_id` names the canonical `provider:message_id`;
+  alias `provider:channel:correlation_id` names the canonical `provider:channel:message_id`
+  (aliases are channel-scoped like every key: two channels' ids never join);
 * an event of a several-ids provider that carries one id only *may be* an alias: the tracker
   looks its key up in the alias table (on the key's own partition) and, when it is one,
   re-keys the event to the canonical message.
@@ -22,7 +23,7 @@ import dataclasses
 
 import orjson
 
-from streams.domain.events import StatusEvent, message_key
+from streams.domain.events import StatusEvent, message_key, parse_message_key
 from streams.domain.lattice import MessageState, join
 
 #: Providers that give one message several ids (docs/providers.md). Events of the others are
@@ -35,7 +36,7 @@ def alias_told(event: StatusEvent) -> str | None:
     other = event.correlation_id
     if event.provider not in SEVERAL_IDS or not other or other == event.message_id:
         return None
-    return message_key(event.provider, other)
+    return message_key(event.provider, event.channel, other)
 
 
 def may_be_alias(provider: str, message_id: str, correlation_id: str | None) -> bool:
@@ -45,7 +46,7 @@ def may_be_alias(provider: str, message_id: str, correlation_id: str | None) -> 
 
 def canonical_id(canonical_key: str) -> str:
     """The message id part of a canonical key."""
-    return canonical_key.partition(":")[2]
+    return parse_message_key(canonical_key).message_id
 
 
 def rekey(event: StatusEvent, canonical_key: str) -> StatusEvent:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import operator
 
-from streams.domain.events import StatusEvent
+from streams.domain.events import StatusEvent, message_key
 from streams.domain.status import RANKED, FailureReason, Status
 
 # The state field of each ranked status, computed once (this is on the hot path).
@@ -60,8 +60,8 @@ class MessageState:
 
     @property
     def message_key(self) -> str:
-        """`provider:message_id`."""
-        return f"{self.provider}:{self.message_id}"
+        """`provider:channel:message_id` (streams/domain/events.py)."""
+        return message_key(self.provider, self.channel, self.message_id)
 
     @property
     def status(self) -> Status | None:

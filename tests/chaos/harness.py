@@ -29,9 +29,10 @@ from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings, TopicNames
 from statusflow_cli.samples import MixedStream, mixed_stream, reference_fold
+from streams.domain.events import parse_message_key
 from streams.domain.lattice import MessageState
 from streams.normalizer import normalize
-from streams.records import state_view
+from streams.records import message_path, state_view
 from tests.integration.helpers import read_topic, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
@@ -402,9 +403,8 @@ async def _table_views(worker_url: str, expected: dict[str, MessageState], withi
             for key, state in expected.items():
                 if answers.get(key) == state_view(state):
                     continue
-                provider, _, message_id = key.partition(":")
                 try:
-                    async with http.get(f"{worker_url}/messages/{provider}/{message_id}") as response:
+                    async with http.get(f"{worker_url}{message_path(parse_message_key(key))}") as response:
                         answers[key] = await response.json() if response.status == 200 else response.status
                 except (aiohttp.ClientError, TimeoutError) as exc:
                     answers[key] = repr(exc)
@@ -542,9 +542,8 @@ async def wait_tracked(worker: Process, sender: Sender, within: float = 120) -> 
                 if delivery.request_id is None:
                     continue
                 for key in _message_keys(delivery.webhook):
-                    provider, _, message_id = key.partition(":")
                     try:
-                        async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
+                        async with http.get(f"{worker.url}{message_path(parse_message_key(key))}") as response:
                             return True if response.status == 200 else None
                     except (aiohttp.ClientError, TimeoutError):
                         return None

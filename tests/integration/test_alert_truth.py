@@ -106,7 +106,7 @@ async def test_vonage_rejections_under_the_threshold_raise_no_spike_and_stuck_su
         alerts = _alerts(rs)
         spikes = {a["channel"] for a in alerts if a["kind"] == "failure_rate_spike"}
         stuck_keys = {a["message_key"] for a in alerts if a["kind"] == "stuck_in_queued"}
-        return "burst" in spikes and stuck_keys == {f"vonage:stuck-{i}" for i in range(3)}
+        return "burst" in spikes and stuck_keys == {f"vonage:slow:stuck-{i}" for i in range(3)}
 
     # The same rule does fire on the channel whose failures are 37 % of its outcomes, and
     # the submissions that never went further are found stuck in their own progress state.
@@ -146,7 +146,7 @@ async def test_a_report_stamped_three_hours_ahead_then_20_deliveries_all_count(
         try:
             async with (
                 aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http,
-                http.get(f"{worker.url}/messages/vonage/ahead") as response,
+                http.get(f"{worker.url}/messages/vonage/fresh/ahead") as response,
             ):
                 return True if response.status == 200 else None
         except (aiohttp.ClientError, TimeoutError):

@@ -48,7 +48,7 @@ async def test_meta_webhook_becomes_queryable_state_and_a_change(
             return state if state["status"] == "read" and timestamps["sent_at"] is not None else None
 
         state = await wait_until(state_is_read, within=120, what="sent and read folded into the worker's table")
-    assert state["message_key"] == f"meta:{MESSAGE_ID}"
+    assert state["message_key"] == f"meta:default:{MESSAGE_ID}"
     assert state["campaign"] == "campaign-42"
     assert state["delivered_implied"] is True
     assert state["timestamps"] == {
@@ -76,7 +76,7 @@ async def test_meta_webhook_becomes_queryable_state_and_a_change(
     assert changes[-1]["sent_at"] == 1_750_030_073_000
     assert changes[-1]["read_at"] == 1_750_030_090_000
     assert len({c["change_id"] for c in changes}) == 2
-    assert all(key == f"meta:{MESSAGE_ID}".encode() for key, _ in records)
+    assert all(key == f"meta:default:{MESSAGE_ID}".encode() for key, _ in records)
 
 
 async def test_unparseable_webhook_is_dead_lettered_with_its_reason(

@@ -76,10 +76,10 @@ async def test_a_gupshup_message_reads_read_under_both_ids_in_any_order_and_afte
         gupshup("sent", "wa-A", "gs-A", T0 + 1),
         gupshup("read", "wa-B", None, T0 + 9),
     )
-    await reads(worker, ["gs-A", "wa-A"], "sent", "gupshup:gs-A")
-    await reads(worker, ["wa-B"], "read", "gupshup:wa-B")
+    await reads(worker, ["gs-A", "wa-A"], "sent", "gupshup:default:gs-A")
+    await reads(worker, ["wa-B"], "read", "gupshup:default:wa-B")
     await post(kafka_settings, gupshup("sent", "wa-B", "gs-B", T0 + 1))
-    both = await reads(worker, ["gs-B", "wa-B"], "read", "gupshup:gs-B")
+    both = await reads(worker, ["gs-B", "wa-B"], "read", "gupshup:default:gs-B")
     assert both[0] == both[1]
     assert both[0]["timestamps"]["sent_at"] == (T0 + 1) * 1000
 
@@ -87,7 +87,7 @@ async def test_a_gupshup_message_reads_read_under_both_ids_in_any_order_and_afte
     worker.stop()
     worker = start_worker("w2")
     await post(kafka_settings, gupshup("read", "wa-A", None, T0 + 30))
-    both = await reads(worker, ["gs-A", "wa-A"], "read", "gupshup:gs-A")
+    both = await reads(worker, ["gs-A", "wa-A"], "read", "gupshup:default:gs-A")
     assert both[0] == both[1]
     history = await answer(worker, "/messages/gupshup/wa-A/history")
     assert history is not None
@@ -135,7 +135,7 @@ async def test_history_by_message_and_dead_letters_that_name_their_message(
 
     def named(records: list[tuple[bytes | None, bytes]]) -> bool:
         return any(
-            (r := audit_codec.decode(v))["outcome"] == "dead_lettered" and "gupshup:gs-D" in r["message_keys"]
+            (r := audit_codec.decode(v))["outcome"] == "dead_lettered" and "gupshup:default:gs-D" in r["message_keys"]
             for _, v in records
         )
 

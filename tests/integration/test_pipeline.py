@@ -21,8 +21,9 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import MixedStream, meta, mixed_stream, reference_fold
 from streams.domain.alerting import KIND_BY_REASON
+from streams.domain.events import parse_message_key
 from streams.domain.lattice import MessageState
-from streams.records import state_view
+from streams.records import message_path, state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
 
@@ -49,9 +50,8 @@ async def produce_raw(settings: KafkaSettings, stream: MixedStream, start: int =
 
 async def _ask(http: aiohttp.ClientSession, worker: WorkerProcess, key: str) -> tuple[int | None, dict[str, Any]]:
     """The worker's answer for one message key: (HTTP status or None, the state or what went wrong)."""
-    provider, _, message_id = key.partition(":")
     try:
-        async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
+        async with http.get(f"{worker.url}{message_path(parse_message_key(key))}") as response:
             if response.status != 200:
                 return response.status, {"http_status": response.status, "body": (await response.text())[:300]}
             return 200, await response.json()
@@ -327,8 +327,7 @@ async def test_retention_removes_messages_with_tombstones_and_expires_unfinished
     async def all_gone() -> bool | None:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=5)) as http:
             for key in stream.expected:
-                provider, _, message_id = key.partition(":")
-                async with http.get(f"{worker.url}/messages/{provider}/{message_id}") as response:
+                async with http.get(f"{worker.url}{message_path(parse_message_key(key))}") as response:
                     if response.status != 404:
                         return None
         return True

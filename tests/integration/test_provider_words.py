@@ -17,6 +17,8 @@ from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import MixedStream
+from streams.domain.events import parse_message_key
+from streams.records import message_path
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
 from tests.integration.test_pipeline import FAST_WINDOWS, produce_raw
@@ -79,23 +81,23 @@ def _meta_failed(message_id: str, code: int) -> RawWebhook:
 # message key → (status, failure reason, the timestamp that must be set, its value)
 EXPECTED: dict[str, tuple[str, str | None, str, int]] = {
     # WPP: the {"event": "status", "data": …} envelope, Portuguese words in any case, local times
-    "wpp:w-entregue": ("delivered", None, "delivered_at", LOCAL),
-    "wpp:w-entregue-lower": ("delivered", None, "delivered_at", LOCAL + 1000),
-    "wpp:w-lida": ("read", None, "read_at", LOCAL + 10_000),
-    "wpp:w-enviada": ("sent", None, "sent_at", LOCAL - 10_000),
-    "wpp:w-falha": ("failed", "error", "failed_at", LOCAL),
-    "wpp:w-falhou": ("failed", "error", "failed_at", LOCAL),
-    "wpp:w-erro": ("failed", "error", "failed_at", LOCAL),
-    "wpp:w-invalid": ("failed", "not_found", "failed_at", LOCAL),
+    "wpp:loja:w-entregue": ("delivered", None, "delivered_at", LOCAL),
+    "wpp:loja:w-entregue-lower": ("delivered", None, "delivered_at", LOCAL + 1000),
+    "wpp:loja:w-lida": ("read", None, "read_at", LOCAL + 10_000),
+    "wpp:loja:w-enviada": ("sent", None, "sent_at", LOCAL - 10_000),
+    "wpp:loja:w-falha": ("failed", "error", "failed_at", LOCAL),
+    "wpp:loja:w-falhou": ("failed", "error", "failed_at", LOCAL),
+    "wpp:loja:w-erro": ("failed", "error", "failed_at", LOCAL),
+    "wpp:loja:w-invalid": ("failed", "not_found", "failed_at", LOCAL),
     # Aivo: received, failed, MSG_STATUS, an empty campaign, local times
-    "aivo:a-received": ("delivered", None, "delivered_at", LOCAL),
-    "aivo:a-failed": ("failed", "not_found", "failed_at", LOCAL),
-    "aivo:a-upper": ("delivered", None, "delivered_at", LOCAL),
-    "aivo:a-empty-campaign": ("read", None, "read_at", LOCAL),
-    "aivo:a-day-first": ("delivered", None, "delivered_at", LOCAL),
-    "aivo:a-iso-local": ("read", None, "read_at", LOCAL),
+    "aivo:norte:a-received": ("delivered", None, "delivered_at", LOCAL),
+    "aivo:norte:a-failed": ("failed", "not_found", "failed_at", LOCAL),
+    "aivo:norte:a-upper": ("delivered", None, "delivered_at", LOCAL),
+    "aivo:norte:a-empty-campaign": ("read", None, "read_at", LOCAL),
+    "aivo:norte:a-day-first": ("delivered", None, "delivered_at", LOCAL),
+    "aivo:norte:a-iso-local": ("read", None, "read_at", LOCAL),
     # Meta 131049, the per-user marketing limit: its own reason, not expired
-    "meta:m-131049": ("failed", "rate_limited", "failed_at", LOCAL),
+    "meta:main:m-131049": ("failed", "rate_limited", "failed_at", LOCAL),
 }
 
 
@@ -150,8 +152,7 @@ async def test_every_listed_word_and_format_is_tracked_as_the_provider_means_it(
     async def tracked() -> dict[str, dict[str, Any]] | None:
         states: dict[str, dict[str, Any]] = {}
         for key in EXPECTED:
-            provider, _, message_id = key.partition(":")
-            state = await _get(worker, f"/messages/{provider}/{message_id}")
+            state = await _get(worker, message_path(parse_message_key(key)))
             if state is None or state["status"] != EXPECTED[key][0]:
                 return None
             states[key] = state
@@ -163,9 +164,9 @@ async def test_every_listed_word_and_format_is_tracked_as_the_provider_means_it(
         assert state["status"] == status, key
         assert (state["failure"] or {}).get("reason") == reason, key
         assert state["timestamps"][stamp] == at, key
-    assert states["aivo:a-empty-campaign"]["campaign"] is None
-    assert states["aivo:a-received"]["campaign"] == "hot-sale"
-    assert states["wpp:w-entregue"]["campaign"] == "c-77"
+    assert states["aivo:norte:a-empty-campaign"]["campaign"] is None
+    assert states["aivo:norte:a-received"]["campaign"] == "hot-sale"
+    assert states["wpp:loja:w-entregue"]["campaign"] == "c-77"
 
     def alerts_seen(records: list[tuple[bytes | None, bytes]]) -> bool:
         kinds = {(a["kind"], a["channel"], a["message_key"]) for a in map(ALERT.decode, (v for _, v in records))}
@@ -173,8 +174,8 @@ async def test_every_listed_word_and_format_is_tracked_as_the_provider_means_it(
             ("number_not_found", "loja", None),
             ("channel_logout", "loja", None),
             ("channel_resolved", "loja", None),
-            ("message_failed", "main", "meta:m-131049"),
-            ("number_not_found", "loja", "wpp:w-invalid"),
+            ("message_failed", "main", "meta:main:m-131049"),
+            ("number_not_found", "loja", "wpp:loja:w-invalid"),
         } <= kinds
 
     try:

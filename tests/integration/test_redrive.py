@@ -133,7 +133,7 @@ async def test_a_webhook_dead_lettered_for_an_unknown_word_is_tracked_once_after
     assert out.strip().endswith("read 3 dead letters, matched 2 webhooks, sent 2, skipped 0"), out
 
     async def tracked() -> dict[str, Any] | None:
-        state = await answer(worker, f"/messages/wpp/{message}")
+        state = await answer(worker, f"/messages/wpp/loja/{message}")
         return state if state is not None and state["status"] == "failed" else None
 
     state = await wait_until(tracked, within=120, what="the redriven webhook tracked as failed")
@@ -186,9 +186,9 @@ async def tracked_once(settings: KafkaSettings, worker: WorkerProcess, fixed: Ra
         *(f"{fixed.request_id}:normalize:redrive-{g}" for g in (1, 2)),
     ]
     changes = await read_topic(settings.bootstrap_servers, settings.topics.changes)
-    statuses = [codec("status_change").decode(v)["status"] for k, v in changes if k == f"wpp:{message}".encode()]
+    statuses = [codec("status_change").decode(v)["status"] for k, v in changes if k == f"wpp:loja:{message}".encode()]
     assert statuses == ["failed"]
-    history = await answer(worker, f"/messages/wpp/{message}/history")
+    history = await answer(worker, f"/messages/wpp/loja/{message}/history")
     assert history is not None
     assert [(e["request_id"], e["outcome"]) for e in history["history"]] == [
         (fixed.request_id, "dead_lettered"),

@@ -113,7 +113,7 @@ async def test_weni_bodies_without_a_content_type_as_forms_and_with_put_are_trac
             return [s for s in states if s is not None] if done else None
 
         states = await wait_until(all_read, within=120, what="every Weni variant tracked as read")
-    assert [s["message_key"] for s in states] == [f"weni:{case[0]}" for case in WENI_CASES]
+    assert [s["message_key"] for s in states] == [f"weni:default:{case[0]}" for case in WENI_CASES]
     assert all(s["timestamps"]["read_at"] == T * 1000 for s in states)
 
     # The normalize stage's audit says which webhooks had their content type sniffed.

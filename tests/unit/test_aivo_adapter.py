@@ -32,7 +32,7 @@ def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> d
         "provider": "aivo",
         "channel": "default",
         "message_id": WAMID,
-        "message_key": f"aivo:{WAMID}",
+        "message_key": f"aivo:default:{WAMID}",
         "status": status,
         "provider_status": word,
         "occurred_at": occurred_at,

@@ -103,8 +103,9 @@ async def test_the_funnel_counts_the_message_once_whatever_order_its_ids_arrive_
         pending += track.bundles()
 
     states = [state_from_bytes(key, value) for part in track.states.data.values() for key, value in part.items()]
-    assert [s.message_key for s in states] == [f"gupshup:{GS}"]
-    assert track.aliases.get(key_partition(f"gupshup:{WA}".encode(), PARTITIONS), f"gupshup:{WA}".encode())
+    assert [s.message_key for s in states] == [f"gupshup:default:{GS}"]
+    alias = f"gupshup:default:{WA}".encode()
+    assert track.aliases.get(key_partition(alias, PARTITIONS), alias)
     expected = {cohort.key: +counts for cohort, counts in funnel_of(states, HOUR_S * 1000).items()}
     assert track.funnel() == expected
     (counts,) = expected.values()

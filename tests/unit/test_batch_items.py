@@ -185,10 +185,10 @@ def test_an_aivo_list_with_one_bad_item_tracks_the_good_one_and_dead_letters_onl
     (audit,) = [codec("audit_record").decode(v) for _, v in planned.audits]
     assert audit["outcome"] == "normalized"
     assert audit["detail"] == "1 item dead-lettered: body[1].message_status 'bounced-twice' is not a known Aivo status"
-    assert audit["message_keys"] == ["aivo:wamid.AIVO-GOOD", "aivo:wamid.AIVO-BAD"]
+    assert audit["message_keys"] == ["aivo:default:wamid.AIVO-GOOD", "aivo:default:wamid.AIVO-BAD"]
     # The bad item's message has its dead letter in its history; the good one's has none.
     notes = [n for bundle in planned.notes.values() for n in bundle]
-    assert [(n["message_key"], n["outcome"]) for n in notes] == [("aivo:wamid.AIVO-BAD", "dead_lettered")]
+    assert [(n["message_key"], n["outcome"]) for n in notes] == [("aivo:default:wamid.AIVO-BAD", "dead_lettered")]
 
 
 def test_a_batch_whose_every_item_is_bad_is_dead_lettered_item_by_item() -> None:

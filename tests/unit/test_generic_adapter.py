@@ -43,7 +43,7 @@ def expected(message_id: str, status: Status, word: str, occurred_at: int, **ove
         "provider": "generic",
         "channel": "default",
         "message_id": message_id,
-        "message_key": f"generic:{message_id}",
+        "message_key": f"generic:default:{message_id}",
         "status": status,
         "provider_status": word,
         "occurred_at": occurred_at,
@@ -194,7 +194,7 @@ def test_a_provider_by_configuration_alone() -> None:
             1_750_029_620_500,
             recipient="447*******23",
             campaign="spring",
-            message_key="acme:n-1",
+            message_key="acme:default:n-1",
         )
         | acme,
         expected(
@@ -205,7 +205,7 @@ def test_a_provider_by_configuration_alone() -> None:
             failure_reason=FailureReason.NOT_FOUND,
             error_code="404",
             error_title="unknown subscriber",
-            message_key="acme:n-2",
+            message_key="acme:default:n-2",
         )
         | acme,
     ]

@@ -36,7 +36,7 @@ def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> d
         "provider": "gupshup",
         "channel": "default",
         "message_id": GS_ID,
-        "message_key": f"gupshup:{GS_ID}",
+        "message_key": f"gupshup:default:{GS_ID}",
         "status": status,
         "provider_status": word,
         "occurred_at": occurred_at,
@@ -54,7 +54,7 @@ def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> d
     }
     fields.update(overrides)
     if "message_id" in overrides and "message_key" not in overrides:
-        fields["message_key"] = f"gupshup:{overrides['message_id']}"
+        fields["message_key"] = f"gupshup:default:{overrides['message_id']}"
     return fields
 
 
@@ -141,7 +141,7 @@ def test_every_canonical_field(name: str, fields: dict[str, Any]) -> None:
 def test_enqueued_sent_delivered_read_are_one_message() -> None:
     names = ["v2_enqueued.json", "v2_sent.json", "v2_delivered.json", "v2_read_string_ts.json"]
     events = [parse(name).events[0] for name in names]
-    assert {e.message_key for e in events} == {f"gupshup:{GS_ID}"}
+    assert {e.message_key for e in events} == {f"gupshup:default:{GS_ID}"}
     assert {e.correlation_id for e in events} == {WA_ID}
     assert [e.status for e in events] == [Status.QUEUED, Status.SENT, Status.DELIVERED, Status.READ]
     assert len({e.event_id for e in events}) == 4

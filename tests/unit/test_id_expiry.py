@@ -29,9 +29,9 @@ DAY = 86_400_000
 KEEP_S = 30 * 86_400
 KEEP = KEEP_S * 1000
 T = 1_750_000_000_000
-ALIAS = b"gupshup:wamid.A"
-LONELY = b"meta:wamid.dead-lettered"  # known only from a dead letter
-TRACKED = b"meta:wamid.1"
+ALIAS = b"gupshup:default:wamid.A"
+LONELY = b"meta:default:wamid.dead-lettered"  # known only from a dead letter
+TRACKED = b"meta:default:wamid.1"
 
 
 class Worker:
@@ -55,12 +55,12 @@ class Worker:
 
     def advance(self, to: int) -> list[bytes]:
         """Track a message at `to` (the stream's time moves there); the keys then due."""
-        key = f"meta:later-{to}".encode()
+        key = f"meta:default:later-{to}".encode()
         state = merge(None, status_event(Status.SENT, to, message_id=f"later-{to}"))
         self.states.data.setdefault(0, {})[key] = state_to_bytes(state)
         _, expiries = self.indexes.of(0)
         expiries.note(key, state)
-        return [k for k in expiries.due() if not k.startswith(b"meta:later-")]
+        return [k for k in expiries.due() if not k.startswith(b"meta:default:later-")]
 
     async def expire(self, keys: list[bytes]) -> None:
         """What the retire bundle does with due keys that have no state."""
@@ -71,7 +71,7 @@ class Worker:
 
 
 def test_an_alias_and_a_lonely_history_expire_an_unfinished_retention_after_their_last_report() -> None:
-    assert Alias("gupshup:gs", T).expires_at(KEEP) == T + KEEP
+    assert Alias("gupshup:default:gs", T).expires_at(KEEP) == T + KEEP
     history = (Entry(T + 5, "r2", "", None, None, DEAD_LETTERED), Entry(T, "r1", "", None, None, DEAD_LETTERED))
     assert expires_at(history, KEEP) == T + 5 + KEEP
     assert expires_at((), KEEP) is None
@@ -79,7 +79,7 @@ def test_an_alias_and_a_lonely_history_expire_an_unfinished_retention_after_thei
 
 def _seed(worker: Worker) -> None:
     """Tables as a first run left them: an alias, a dead-letter-only history, a tracked message."""
-    worker.aliases.data[0] = {ALIAS: Alias("gupshup:gs-A", T).to_bytes()}
+    worker.aliases.data[0] = {ALIAS: Alias("gupshup:default:gs-A", T).to_bytes()}
     entry = Entry(T, "req-dl", "", None, None, DEAD_LETTERED, "bad body")
     tracked = merge(None, status_event(Status.READ, T, message_id="wamid.1"))
     worker.history.data[0] = {LONELY: to_bytes([entry]), TRACKED: to_bytes([entry])}
@@ -114,9 +114,9 @@ async def test_a_history_with_a_state_is_left_to_the_state(worker: Worker) -> No
 
 
 async def test_what_was_refreshed_since_it_was_scheduled_is_scheduled_again(worker: Worker) -> None:
-    worker.aliases.data[0] = {ALIAS: Alias("gupshup:gs-A", T).to_bytes()}
+    worker.aliases.data[0] = {ALIAS: Alias("gupshup:default:gs-A", T).to_bytes()}
     worker.assign()
-    worker.aliases.data[0][ALIAS] = Alias("gupshup:gs-A", T + DAY).to_bytes()  # told again later
+    worker.aliases.data[0][ALIAS] = Alias("gupshup:default:gs-A", T + DAY).to_bytes()  # told again later
     due = worker.advance(T + KEEP)
     assert due == [ALIAS]
     await worker.expire(due)

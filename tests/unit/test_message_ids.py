@@ -42,10 +42,10 @@ def gupshup_v2(kind: str, ts: int, *, gs_id: str | None = GS, request_id: str = 
 
 def test_a_report_with_both_ids_tells_the_alias_and_a_late_one_may_be_one() -> None:
     sent = gupshup_v2("sent", 1_750_030_010)
-    assert sent.message_key == f"gupshup:{GS}"
-    assert alias_told(sent) == f"gupshup:{WA}"
+    assert sent.message_key == f"gupshup:default:{GS}"
+    assert alias_told(sent) == f"gupshup:default:{WA}"
     late = gupshup_v2("read", 1_750_640_000, gs_id=None)
-    assert late.message_key == f"gupshup:{WA}"
+    assert late.message_key == f"gupshup:default:{WA}"
     assert alias_told(late) is None
     assert may_be_alias(late.provider, late.message_id, late.correlation_id)
     assert not may_be_alias(sent.provider, sent.message_id, sent.correlation_id)
@@ -54,8 +54,8 @@ def test_a_report_with_both_ids_tells_the_alias_and_a_late_one_may_be_one() -> N
 
 def test_a_rekeyed_late_report_lands_on_the_canonical_message() -> None:
     late = gupshup_v2("read", 1_750_640_000, gs_id=None)
-    moved = rekey(late, f"gupshup:{GS}")
-    assert moved.message_key == f"gupshup:{GS}"
+    moved = rekey(late, f"gupshup:default:{GS}")
+    assert moved.message_key == f"gupshup:default:{GS}"
     assert moved.correlation_id == WA
     assert moved.status is Status.READ
 
@@ -80,7 +80,7 @@ def test_a_state_tracked_under_the_alias_joins_to_the_state_of_all_reports_under
         gupshup_v2("read", 1_750_640_000, gs_id=None),
     ]
     reports = [reports[i] for i in order]
-    canonical = f"gupshup:{GS}"
+    canonical = f"gupshup:default:{GS}"
     # Late reports before the split arrived before the alias (tracked under WhatsApp's id),
     # those after it were re-keyed on arrival.
     under_alias = [e for e in reports[:split] if e.message_id == WA]
@@ -96,9 +96,9 @@ def test_a_state_tracked_under_the_alias_joins_to_the_state_of_all_reports_under
 
 
 def test_an_alias_keeps_its_canonical_key_and_the_latest_time() -> None:
-    alias = Alias("gupshup:gs", 10)
+    alias = Alias("gupshup:default:gs", 10)
     assert alias.refreshed(5) == alias
-    assert alias.refreshed(20) == Alias("gupshup:gs", 20)
+    assert alias.refreshed(20) == Alias("gupshup:default:gs", 20)
     assert Alias.from_bytes(alias.to_bytes()) == alias
 
 
@@ -147,7 +147,7 @@ def test_a_duplicates_audit_record_names_its_message() -> None:
     again = plan_track([event], lambda key: first.writes[key], 60_000)
     (audit,) = [codec("audit_record").decode(v) for _, v in again.audits]
     assert audit["outcome"] == "duplicate"
-    assert audit["message_keys"] == [f"gupshup:{GS}", f"gupshup:{WA}"]
+    assert audit["message_keys"] == [f"gupshup:default:{GS}", f"gupshup:default:{WA}"]
     assert event_entry(event, "duplicate").provider_status == "sent"
 
 
@@ -168,9 +168,9 @@ def test_a_dead_lettered_webhooks_audit_and_history_name_its_message() -> None:
     ).encode()
     audit, notes = _normalize("gupshup", body)
     assert audit["outcome"] == "dead_lettered"
-    assert audit["message_keys"] == [f"gupshup:{GS}"]
+    assert audit["message_keys"] == [f"gupshup:default:{GS}"]
     assert [(n["message_key"], n["request_id"], n["outcome"]) for n in notes] == [
-        (f"gupshup:{GS}", "req-dl", DEAD_LETTERED)
+        (f"gupshup:default:{GS}", "req-dl", DEAD_LETTERED)
     ]
 
 
@@ -178,7 +178,7 @@ def test_a_normalized_webhooks_audit_names_its_messages() -> None:
     audit, notes = _normalize("meta", (FIXTURES / "meta" / "batch_two_entries.json").read_bytes())
     assert audit["outcome"] == "normalized"
     assert len(audit["message_keys"]) >= 1
-    assert all(k.startswith("meta:") for k in audit["message_keys"])
+    assert all(k.startswith("meta:default:") for k in audit["message_keys"])
     assert notes == []
 
 
@@ -186,10 +186,10 @@ def test_ids_are_read_from_bodies_the_adapters_refuse() -> None:
     meta = {
         "entry": [{"id": "WABA-1", "changes": [{"value": {"statuses": [{"id": "wamid.9", "status": "in_orbit"}]}}]}]
     }
-    assert message_keys(raw_webhook("meta", json.dumps(meta).encode())) == ("meta:wamid.9",)
+    assert message_keys(raw_webhook("meta", json.dumps(meta).encode())) == ("meta:default:wamid.9",)
     form = b"MessageSid=SM1&MessageStatus=bogus"
-    assert message_keys(raw_webhook("twilio", form, "application/x-www-form-urlencoded")) == ("twilio:SM1",)
-    assert message_keys(raw_webhook("vonage", b'{"message_uuid": "u-1", "status": 7}')) == ("vonage:u-1",)
+    assert message_keys(raw_webhook("twilio", form, "application/x-www-form-urlencoded")) == ("twilio:default:SM1",)
+    assert message_keys(raw_webhook("vonage", b'{"message_uuid": "u-1", "status": 7}')) == ("vonage:default:u-1",)
     assert message_keys(raw_webhook("aivo", b"not json at all \xff")) == ()
     many = json.dumps([{"message_id": f"m{i}", "status": "x"} for i in range(50)]).encode()
     assert len(message_keys(raw_webhook("aivo", many))) == 20
@@ -199,7 +199,7 @@ def test_ids_are_read_from_bodies_the_adapters_refuse() -> None:
 
 
 def test_tail_finds_audit_records_by_any_named_message() -> None:
-    record = {"schema": "audit_record", "message_keys": [f"gupshup:{GS}", f"gupshup:{WA}"]}
-    for asked in (f"gupshup:{GS}", GS, f"gupshup:{WA}", WA):
+    record = {"schema": "audit_record", "message_keys": [f"gupshup:default:{GS}", f"gupshup:default:{WA}"]}
+    for asked in (f"gupshup:default:{GS}", GS, f"gupshup:default:{WA}", WA):
         assert matches(record, argparse.Namespace(channel=None, message=asked, kind=None))
     assert not matches(record, argparse.Namespace(channel=None, message="other", kind=None))

@@ -26,7 +26,7 @@ def test_each_status_word(name: str, status: Status) -> None:
     (event,) = parse(name).events
     assert event.status is status
     assert event.message_id == "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
-    assert event.message_key.startswith("meta:wamid.")
+    assert event.message_key.startswith("meta:default:wamid.")
     assert event.occurred_at % 1000 == 0 and event.occurred_at > 1_750_000_000_000
 
 

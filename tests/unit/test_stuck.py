@@ -80,7 +80,11 @@ def test_a_message_stuck_before_sent_alerts_as_stuck_in_queued() -> None:
     queued = merge(None, status_event(Status.QUEUED, 10 * HOUR, message_id="v1", provider_status="submitted"))
     alert = stuck_alert(queued, HOUR)
     assert alert is not None
-    assert (alert.kind, alert.alert_key, alert.occurred_at) == ("stuck_in_queued", "stuck_in_queued:meta:v1", 11 * HOUR)
+    assert (alert.kind, alert.alert_key, alert.occurred_at) == (
+        "stuck_in_queued",
+        "stuck_in_queued:meta:default:v1",
+        11 * HOUR,
+    )
     assert "still queued" in alert.detail
     created = merge(queued, status_event(Status.CREATED, 10 * HOUR + 5, message_id="v1"))
     again = stuck_alert(created, HOUR)
@@ -110,7 +114,7 @@ def test_stuck_in_sent_alert_ids_are_unchanged() -> None:
     sent = merge(None, status_event(Status.SENT, 10 * HOUR, message_id="m"))
     alert = stuck_alert(sent, HOUR)
     assert alert is not None
-    assert alert.id_parts == ("meta:m", "stuck_in_sent", 10 * HOUR)
+    assert alert.id_parts == ("meta:default:m", "stuck_in_sent", 10 * HOUR)
 
 
 def test_an_event_stamped_ahead_of_receipt_does_not_drag_the_watermark() -> None:

@@ -32,7 +32,7 @@ def expected(status: Status, word: str, **overrides: Any) -> dict[str, Any]:
         "provider": "vonage",
         "channel": "default",
         "message_id": UUID,
-        "message_key": f"vonage:{UUID}",
+        "message_key": f"vonage:default:{UUID}",
         "status": status,
         "provider_status": word,
         "occurred_at": AT,

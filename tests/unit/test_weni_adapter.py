@@ -37,7 +37,7 @@ def expected(
         "provider": "weni",
         "channel": "default",
         "message_id": message_id,
-        "message_key": f"weni:{message_id}",
+        "message_key": f"weni:default:{message_id}",
         "status": status,
         "provider_status": word,
         "occurred_at": occurred_at,

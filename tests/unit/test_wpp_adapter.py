@@ -32,7 +32,7 @@ def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> d
         "provider": "wpp",
         "channel": "default",
         "message_id": "wpp-7f3a",
-        "message_key": "wpp:wpp-7f3a",
+        "message_key": "wpp:default:wpp-7f3a",
         "status": status,
         "provider_status": word,
         "occurred_at": occurred_at,
@@ -125,7 +125,7 @@ def test_an_operator_adapts_the_preset_without_code() -> None:
         "ENTREGUE",
         1_750_030_020_000,
         message_id="wpp-custom-1",
-        message_key="wpp:wpp-custom-1",
+        message_key="wpp:default:wpp-custom-1",
         campaign=None,
     )
     # The preset's words survive the override.
