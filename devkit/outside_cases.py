@@ -1,8 +1,9 @@
-"""Check the adapters against payloads written by others (shared/outside-cases), not a test.
+"""Check the adapters against payloads written by others, kept outside the repository: not a test.
 
-A user's clone has no shared/ folder, so no test reads it; run this by hand:
+The folder holds the payloads and an `expected.tsv` (file, provider, id, expect); nothing in
+the repository ships one, so no test reads it. Run this by hand, naming the folder:
 
-    .venv/bin/python -m devkit.outside_cases [../shared/outside-cases]
+    .venv/bin/python -m devkit.outside_cases FOLDER
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ from streams.adapters.registry import ADAPTERS
 from streams.normalizer import Normalized, normalize
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
-DEFAULT_DIR = Path(__file__).resolve().parents[2] / "shared" / "outside-cases"
 
 
 def verdict(result: Normalized, message_id: str, expect: str) -> tuple[bool, str]:
@@ -37,8 +37,11 @@ def verdict(result: Normalized, message_id: str, expect: str) -> tuple[bool, str
 
 
 def main(argv: list[str]) -> int:
-    """Print one line per case and exit 1 when any case disagrees with expected.tsv."""
-    folder = Path(argv[0]) if argv else DEFAULT_DIR
+    """Print one line per case and exit 1 when any case disagrees with expected.tsv (2: no folder)."""
+    if len(argv) != 1:
+        sys.stderr.write("usage: python -m devkit.outside_cases FOLDER (payloads and their expected.tsv)\n")
+        return 2
+    folder = Path(argv[0])
     failures = 0
     with (folder / "expected.tsv").open(encoding="utf-8") as fh:
         for row in csv.DictReader(fh, delimiter="\t"):

@@ -17,7 +17,7 @@ REDRIVE_RUN_HEADER = "x-statusflow-redrive-run"
 
 @dataclasses.dataclass(frozen=True, slots=True)
 class RawWebhook:
-    """One accepted webhook exactly as it came (DESIGN.md: the source of truth)."""
+    """One accepted webhook exactly as it came (docs/architecture.md: the source of truth)."""
 
     request_id: str
     provider: str

@@ -13,6 +13,12 @@ group's committed offset stays below the partition's end while nothing moves. Su
 partition is sought back to its committed offset, which re-delivers the skipped records;
 processing is idempotent (deterministic ids, lattice joins), so a seek that was not needed
 only repeats work.
+
+Corrects faust-streaming 0.15.3 (the release streams/faust_version.py requires); the timer that
+measures and seeks is in streams/lag.py. Upstream: no upstream issue found for this case; the
+closest, faust-streaming issue #216 (records skipped around a rebalance), was closed by
+reordering the resume for apps without tables, and this worker has tables. Why:
+docs/architecture.md.
 """
 
 from __future__ import annotations

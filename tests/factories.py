@@ -14,7 +14,6 @@ from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
 FIXTURES = Path(__file__).parent / "fixtures"
-OUTSIDE_CASES = Path(__file__).resolve().parents[2] / "shared" / "outside-cases"
 
 
 def raw_webhook(

@@ -23,7 +23,7 @@ from streams.adapters.base import Batch, ParseResult, UnparseableWebhook, new_ev
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
-# v2 `payload.type` words (Gupshup "Message events"); `deleted` is a side event (DESIGN.md).
+# v2 `payload.type` words (Gupshup "Message events"); `deleted` is a side event (docs/architecture.md).
 STATUS_MAP: dict[str, Status] = {
     "enqueued": Status.QUEUED,
     "sent": Status.SENT,

@@ -23,7 +23,7 @@ from streams.adapters.base import Batch, ParseResult, UnparseableWebhook, new_ev
 from streams.domain.events import StatusEvent
 from streams.domain.status import FailureReason, Status
 
-# Meta's status words; `deleted` and `warning` are side events (DESIGN.md).
+# Meta's status words; `deleted` and `warning` are side events (docs/architecture.md).
 STATUS_MAP: dict[str, Status] = {
     "sent": Status.SENT,
     "delivered": Status.DELIVERED,

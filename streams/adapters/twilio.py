@@ -11,7 +11,7 @@ from streams.domain.status import FailureReason, Status
 
 # Twilio's MessageStatus words (Message resource, "Outbound Message Status in Status Callbacks").
 # `accepted`/`scheduled` are the initial statuses of a Messaging Service; `canceled` only
-# happens before sending, so it is a side event (DESIGN.md).
+# happens before sending, so it is a side event (docs/architecture.md).
 STATUS_MAP: dict[str, Status] = {
     "accepted": Status.QUEUED,
     "scheduled": Status.QUEUED,

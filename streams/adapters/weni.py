@@ -37,7 +37,7 @@ COURIER_CODES: dict[str, Status] = {
     "d": Status.DELIVERED,
     "v": Status.READ,
     "r": Status.READ,
-    "e": Status.RETRYING,  # errored, courier will retry: a side event (DESIGN.md)
+    "e": Status.RETRYING,  # errored, courier will retry: a side event (docs/architecture.md)
     "f": Status.FAILED,
 }
 

@@ -21,7 +21,7 @@ channels file. For example, in TOML:
 
 Logout / connection closed concern the WhatsApp connection, not a message: they become channel
 events, judged by the state the event carries (a `Conexão` event that says `connected` resolves
-a logout instead of raising one; see the generic adapter), never a message status (DESIGN.md).
+a logout instead of raising one; see the generic adapter), never a message status (docs/architecture.md).
 A "number not found" report without a message id raises the channel's number-not-found alert.
 
 WPP-like senders built on WhatsApp Web libraries relay their acks (`SERVER_ACK`, `DELIVERY_ACK`,

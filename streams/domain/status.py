@@ -1,4 +1,4 @@
-"""Canonical statuses and their ranks in the join lattice (DESIGN.md)."""
+"""Canonical statuses and their ranks in the join lattice (docs/architecture.md)."""
 
 from __future__ import annotations
 

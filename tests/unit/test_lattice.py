@@ -1,4 +1,4 @@
-"""The join lattice: order- and duplicate-independent, monotone, with the DESIGN.md rules."""
+"""The join lattice: order- and duplicate-independent, monotone, with the rules of docs/architecture.md."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The domain core imports no I/O framework (STYLE.md): adapters, lattice, tracker, normalizer."""
+"""The domain core imports no I/O framework (docs/architecture.md): adapters, lattice, tracker, normalizer."""
 
 from __future__ import annotations
 
