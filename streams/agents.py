@@ -52,6 +52,7 @@ from streams.outputs import Source, dead_letter_record
 from streams.records import Bundle, bundle_parts_from_avro, is_legacy_state, state_from_bytes
 from streams.stages import stage_functions
 from streams.table_writes import TableWriter
+from streams.tenant_figures import TenantFigures
 from streams.topology import Topology
 from streams.tracker import expired_record
 
@@ -106,13 +107,14 @@ def register_agents(
     accept: Callable[[StatusEvent], bool],
     resolve: Resolver,
     registry: CollectorRegistry | None = None,
+    tenants: TenantFigures | None = None,
     *,
     channels: LiveChannels | None = None,
 ) -> None:
     """Attach the stages; `accept` is the channels' status filter, `resolve` picks adapters,
-    `registry` is where the stages' own counters go (the worker's GET /metrics); `channels`,
-    reloaded while the worker runs (streams/reload.py), gives the normalize stage each
-    configuration applied."""
+    `registry` is where the stages' own counters go (the worker's GET /metrics), `tenants` the
+    per-tenant ones; `channels`, reloaded while the worker runs (streams/reload.py), gives the
+    normalize stage each configuration applied."""
 
     def downstream_ready() -> bool:
         return not (t.app.rebalancing or t.app.in_recovery)
@@ -145,7 +147,7 @@ def register_agents(
                 await asyncio.get_running_loop().run_in_executor(None, child.stop)
 
     _register_track(t)
-    _register_channel(t, late_counter(registry) if registry is not None else None)
+    _register_channel(t, late_counter(registry) if registry is not None else None, tenants)
 
 
 def _batches(stream: StreamT[bytes], t: Topology) -> AsyncIterator[Sequence[EventT[bytes]]]:
@@ -404,7 +406,7 @@ async def _retire(
     await outbox.send(t.settings.topics.signals, expiry_signals(expired, t.settings.cohort_s * 1000))
 
 
-def _register_channel(t: Topology, late: Counter | None = None) -> None:
+def _register_channel(t: Topology, late: Counter | None = None, tenants: TenantFigures | None = None) -> None:
     names = t.settings.topics
     policy = t.settings.policy()
     alert_codec = codec("alert")
@@ -426,6 +428,8 @@ def _register_channel(t: Topology, late: Counter | None = None) -> None:
                 except SchemaError as exc:
                     await _dead_letter(t, outbox, record, f"undecodable channel signals: {exc}")
                     continue
+                if tenants is not None:
+                    tenants.count_dead_letters(channel, signals.dead_letters)
                 partition = record.message.partition
                 if key in states:
                     state = states[key][1]
