@@ -424,7 +424,14 @@ async function connect() {
       render(JSON.parse(event.data));
       setLive(true, "live");
     });
-    source.onerror = () => setLive(false, "reconnecting…"); // EventSource retries by itself
+    source.onerror = () => {
+      setLive(false, "reconnecting…"); // EventSource retries by itself, but not past a 401:
+      fetch("/api/snapshot", { cache: "no-store" }).then((response) => {
+        if (response.status !== 401) return; // tenants were configured meanwhile (a reload)
+        source.close();
+        locked("This deployment needs the token of a tenant or of the operator.");
+      }).catch(() => {});
+    };
   }
 }
 
