@@ -1,4 +1,4 @@
-"""Shared fixtures: the real broker for the session, unique topics and ids per test."""
+"""Shared fixtures: the real broker for the session, unique topics and ids per test; markers by directory."""
 
 from __future__ import annotations
 
@@ -19,6 +19,21 @@ from schemas.settings import KafkaSettings, TopicNames
 # tests for the machine's sake, not the code's. Example counts stay as each test sets them.
 settings.register_profile("statusflow", deadline=None)
 settings.load_profile("statusflow")
+
+
+TESTS = Path(__file__).resolve().parent
+# A test's markers follow its directory (registered in pyproject.toml); fault tests need the broker too.
+DIRECTORY_MARKERS = {"unit": ("unit",), "integration": ("integration",), "chaos": ("chaos", "integration")}
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark each test by where it lives: tests/unit, tests/integration, tests/chaos."""
+    for item in items:
+        path = item.path.resolve()
+        if path.is_relative_to(TESTS):
+            for marker in DIRECTORY_MARKERS.get(path.relative_to(TESTS).parts[0], ()):
+                item.add_marker(marker)
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from hypothesis import strategies as st
-
 from schemas.envelope import RawWebhook
 from schemas.privacy import Privacy
 from streams.adapters.base import Adapter, UnparseableWebhook
@@ -51,21 +49,6 @@ def status_event(
         request_id="req-1",
         failure_reason=failure_reason,
         campaign=campaign,
-    )
-
-
-_SCALARS = (
-    st.none() | st.booleans() | st.integers(-5, 2_000_000_000_000) | st.floats(allow_nan=True) | st.text(max_size=8)
-)
-
-
-def json_documents(keys: list[str]) -> st.SearchStrategy[object]:
-    """Arbitrary JSON built from a provider's own field names: for never-crash adapter tests."""
-    words = st.sampled_from(keys) | st.text(max_size=4)
-    return st.recursive(
-        _SCALARS | st.sampled_from(keys),
-        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(words, inner, max_size=5),
-        max_leaves=25,
     )
 
 

@@ -31,8 +31,6 @@ from tests.chaos.harness import (
 )
 from tests.integration.helpers import metrics_text, wait_until
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration]
-
 
 @pytest.fixture
 async def own_dir() -> AsyncIterator[Path]:

@@ -30,8 +30,6 @@ from tests.chaos.harness import (
 )
 from tests.integration.helpers import Records, metrics_text, read_topic, wait_until
 
-pytestmark = [pytest.mark.chaos, pytest.mark.integration]
-
 
 @pytest.mark.parametrize("load", LOADS)
 async def test_worker_killed_mid_stream_recovers_its_table_from_the_changelog(

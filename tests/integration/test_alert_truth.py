@@ -13,7 +13,6 @@ import time
 from typing import Any
 
 import aiohttp
-import pytest
 
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
@@ -24,8 +23,6 @@ from tests.channel_stage import vonage
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, metrics_text, read_topic, wait_until
 from tests.integration.test_pipeline import FAST_WINDOWS, produce_raw
-
-pytestmark = pytest.mark.integration
 
 Records = list[tuple[bytes | None, bytes]]
 ALERT = codec("alert")

@@ -49,8 +49,6 @@ from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import metrics_text
 from tests.integration.test_pipeline import wait_for_table
 
-pytestmark = pytest.mark.integration
-
 # 150,000 webhooks: about 30 s of processing for a worker at ~5,000 webhooks/s, so the
 # 30 s stalled-partition window is crossed with records still waiting on every partition.
 WEBHOOKS = int(os.environ.get("STATUSFLOW_LIVENESS_WEBHOOKS", "150000"))

@@ -23,8 +23,6 @@ from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 ACME_SECRET = "acme-webhook-token-0123456789"
 GLOBEX_SECRET = "globex-webhook-token-0123456789"
 T = 1_750_030_000  # epoch seconds of the reports

@@ -27,8 +27,6 @@ from tests.integration.test_funnel import RATES as FUNNEL_RATES
 from tests.integration.test_funnel import campaign_webhooks
 from tests.integration.test_pipeline import produce_raw
 
-pytestmark = pytest.mark.integration
-
 
 async def _cli(settings: KafkaSettings, *args: str) -> tuple[int, str]:
     env = {

@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import aiohttp
-import pytest
 
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
@@ -19,8 +18,6 @@ from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, metrics_text, wait_until
 from tests.integration.test_funnel import aivo
 from tests.integration.test_message_ids import post
-
-pytestmark = pytest.mark.integration
 
 _requests = itertools.count()
 

@@ -35,8 +35,6 @@ from streams.domain.funnel import DEFAULT_COHORT_MS, funnel_of, summary
 from tests.integration.conftest import REPO
 from tests.integration.helpers import wait_until
 
-pytestmark = pytest.mark.integration
-
 DEMO_MESSAGES = 2  # `statusflow demo --messages`: lifecycles per provider kind
 # What a campaign's funnel is compared on (the rates follow from them).
 FUNNEL_COUNTS = ("attempted", "delivered", "read", "failed", "expired", "pending")

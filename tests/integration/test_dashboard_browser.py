@@ -33,8 +33,6 @@ from streams.domain.metrics import Scope, contributions
 from tests.integration.conftest import REPO, WorkerFactory
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 CHROMIUM = os.environ.get("STATUSFLOW_CHROMIUM", "/usr/bin/chromium")
 STATUSES = ("queued", "created", "sent", "failed", "delivered", "read")
 # What a send-cohort row of the page shows, in its column order (dashboard/static/app.js).

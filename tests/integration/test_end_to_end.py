@@ -11,8 +11,6 @@ from tests.factories import FIXTURES
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 MESSAGE_ID = "wamid.HBgLMTY1MDM4Nzk0MzkVAgARGBJDQjZCMzlEQUE4OTJBMTE4RTUA"
 
 

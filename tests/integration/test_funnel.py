@@ -20,8 +20,6 @@ from schemas.settings import KafkaSettings
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 EXPECTED = {"attempted": 10, "delivered": 8, "read": 6, "failed": 2}
 RATES = {"delivery_rate": 0.8, "read_rate": 0.75, "failure_rate": 0.2}
 

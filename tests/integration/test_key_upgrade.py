@@ -19,7 +19,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
@@ -31,8 +30,6 @@ from schemas.topics import ensure_topics
 from streams.topology import STATE_TABLE
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import post, read_topic, wait_until
-
-pytestmark = pytest.mark.integration
 
 T = 1_750_030_000_000  # epoch ms of the reports
 

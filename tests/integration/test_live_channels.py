@@ -27,8 +27,6 @@ from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import metrics_text, post, read_topic, wait_until
 
-pytestmark = pytest.mark.integration
-
 ACME_TOKEN = "acme-token-0123456789"
 GLOBEX_TOKENS = ("globex-token-first-0123", "globex-token-second-456")
 POLL = "0.2"  # the tests' file watch: production checks every second

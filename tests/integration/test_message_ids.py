@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import aiohttp
-import pytest
 
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
@@ -17,8 +16,6 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, post, wait_until
-
-pytestmark = pytest.mark.integration
 
 T0 = int(time.time()) - 600
 _requests = itertools.count()

@@ -34,8 +34,6 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 ALERTMANAGER = "/usr/bin/prometheus-alertmanager"
 
 

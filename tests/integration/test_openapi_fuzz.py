@@ -14,14 +14,11 @@ import asyncio
 import os
 from collections import Counter
 
-import pytest
 import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
-
-pytestmark = pytest.mark.integration
 
 # More for a longer run: STATUSFLOW_SCHEMATHESIS_EXAMPLES=5000 (the default keeps the suite fast).
 EXAMPLES = int(os.environ.get("STATUSFLOW_SCHEMATHESIS_EXAMPLES", "250"))

@@ -27,8 +27,6 @@ from streams.records import message_path, state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 FAST_WINDOWS = {
     "STATUSFLOW_IDLE_CLOSE_S": "1",
     "STATUSFLOW_TICK_INTERVAL_S": "0.5",

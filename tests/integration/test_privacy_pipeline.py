@@ -10,7 +10,6 @@ inside a dead letter, kept for replay) still holds the payload as sent.
 from __future__ import annotations
 
 import aiohttp
-import pytest
 
 from schemas.codec import codec
 from schemas.privacy import hash_number
@@ -18,8 +17,6 @@ from schemas.settings import KafkaSettings
 from tests.factories import FIXTURES
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, wait_until
-
-pytestmark = pytest.mark.integration
 
 KEY = "privacy-test-key-0123456789"
 JSON = "application/json"

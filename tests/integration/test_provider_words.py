@@ -10,7 +10,6 @@ from typing import Any
 
 import aiohttp
 import orjson
-import pytest
 
 from schemas.codec import codec
 from schemas.envelope import RawWebhook
@@ -22,8 +21,6 @@ from streams.records import message_path
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
 from tests.integration.test_pipeline import FAST_WINDOWS, produce_raw
-
-pytestmark = pytest.mark.integration
 
 ALERT = codec("alert")
 # 2025-06-15 20:20:20 in São Paulo (UTC-3): what the channels below mean by their local times.

@@ -26,8 +26,6 @@ from schemas.topics import ensure_topics
 from tests.factories import FIXTURES
 from tests.integration.helpers import consume
 
-pytestmark = pytest.mark.integration
-
 SECRET = "integration-secret-0123456789abcdef"
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

@@ -26,8 +26,6 @@ from schemas.settings import KafkaSettings, TopicNames
 from schemas.topics import ensure_topics
 from tests.integration.helpers import consume, wait_until
 
-pytestmark = pytest.mark.integration
-
 REPO = Path(__file__).resolve().parents[2]
 JSON = {"Content-Type": "application/json"}
 

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 
 from devkit.kafka_local import free_port
 from schemas.codec import codec
@@ -20,8 +19,6 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import post, read_topic, wait_until
-
-pytestmark = pytest.mark.integration
 
 CHANNELS = """
 [[channels]]

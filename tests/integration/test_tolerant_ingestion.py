@@ -12,15 +12,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import aiohttp
-import pytest
 
 from schemas.codec import codec
 from schemas.settings import KafkaSettings
 from tests.factories import FIXTURES
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import consume, wait_until
-
-pytestmark = pytest.mark.integration
 
 FORM = "application/x-www-form-urlencoded"
 NO_TYPE = ""  # no Content-Type header at all

@@ -2,54 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import given, settings
 
 from streams.adapters.aivo import AivoAdapter
-from streams.adapters.base import ParseResult, UnparseableWebhook
-from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook, refusal
+from tests.adapter_harness import RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook, refusal
 
 ADAPTER = AivoAdapter()
-RECEIVED_AT = 1_750_030_100_000
 WAMID = "wamid.HBgMNTQxMTEyMzQxMjM0FQIAERgSQzg1QTk2RTMyMkQwMDhBQkE1AA=="
 CAMPAIGN_ID = "074116ff-76f3-47b7-8be2-92f465718a3e"
-
-
-def parse(name: str) -> ParseResult:
-    return ADAPTER.parse(raw_webhook("aivo", (FIXTURES / "aivo" / name).read_bytes()))
+AIVO = AdapterHarness(ADAPTER, defaults={"message_id": WAMID, "recipient": "541*******34", "campaign": CAMPAIGN_ID})
+parse = AIVO.parse
 
 
 def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of an Aivo event."""
-    fields: dict[str, Any] = {
-        "provider": "aivo",
-        "channel": "default",
-        "message_id": WAMID,
-        "message_key": f"aivo:default:{WAMID}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": occurred_at,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": "541*******34",
-        "campaign": CAMPAIGN_ID,
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return AIVO.expected(status, word, occurred_at=occurred_at, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {
@@ -121,7 +93,7 @@ def test_other_event_names_are_ignored_not_errors() -> None:
     ],
 )
 def test_unparseable_events_say_why(name: str, reason: str) -> None:
-    assert re.search(reason, refusal(ADAPTER, raw_webhook("aivo", (FIXTURES / "aivo" / name).read_bytes())))
+    assert re.search(reason, refusal(ADAPTER, AIVO.raw(name)))
 
 
 @pytest.mark.parametrize("body", [b"not json", b"3", b'"sent"', b"{}", b'{"message_status": "sent"}'])
@@ -132,32 +104,3 @@ def test_garbage_is_unparseable(body: bytes) -> None:
 def test_event_id_is_deterministic() -> None:
     assert parse("status_sent.json").events[0].event_id == parse("status_sent.json").events[0].event_id
     assert parse("status_sent.json").events[0].event_id != parse("status_read.json").events[0].event_id
-
-
-def test_registered() -> None:
-    assert isinstance(adapter_for("aivo"), AivoAdapter)
-
-
-_KEYS = [
-    "message_id",
-    "message_status",
-    "event_name",
-    "msg_status",
-    "event_timestamp",
-    "campaign",
-    "recipient",
-    "id",
-    "name",
-    "error",
-    "code",
-    "title",
-    "sent",
-    "error",
-]
-
-
-@settings(max_examples=400, deadline=None)
-@given(doc=json_documents(_KEYS))
-def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
-    with contextlib.suppress(UnparseableWebhook):
-        ADAPTER.parse(raw_webhook("aivo", orjson.dumps(doc)))

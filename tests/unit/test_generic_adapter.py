@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import tomllib
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import given, settings
 
 from schemas.errors import ConfigurationError
 from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook
@@ -23,44 +20,20 @@ from streams.adapters.generic import (
 )
 from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook, refusal
+from tests.adapter_harness import RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook, refusal
 
 ADAPTER = GenericAdapter("generic")
-RECEIVED_AT = 1_750_030_100_000
-
-
-def body(name: str) -> bytes:
-    return (FIXTURES / "generic" / name).read_bytes()
+GENERIC = AdapterHarness(ADAPTER)
 
 
 def parse(name: str, adapter: GenericAdapter = ADAPTER) -> ParseResult:
-    return adapter.parse(raw_webhook(adapter.name, body(name)))
+    return adapter.parse(GENERIC.raw(name, provider=adapter.name))
 
 
 def expected(message_id: str, status: Status, word: str, occurred_at: int, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of a generic event."""
-    fields: dict[str, Any] = {
-        "provider": "generic",
-        "channel": "default",
-        "message_id": message_id,
-        "message_key": f"generic:default:{message_id}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": occurred_at,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": None,
-        "campaign": None,
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return GENERIC.expected(status, word, message_id=message_id, occurred_at=occurred_at, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {
@@ -141,7 +114,7 @@ def test_ignored_words_are_counted_with_a_reason() -> None:
     ],
 )
 def test_unparseable_bodies_say_why(name: str, reason: str) -> None:
-    assert re.search(reason, refusal(ADAPTER, raw_webhook("generic", (FIXTURES / "generic" / name).read_bytes())))
+    assert re.search(reason, refusal(ADAPTER, GENERIC.raw(name)))
 
 
 def test_a_scalar_in_a_list_is_rejected_alone() -> None:
@@ -324,29 +297,3 @@ def test_registered_with_the_default_config() -> None:
     adapter = adapter_for("generic")
     assert isinstance(adapter, GenericAdapter)
     assert adapter.config is DEFAULT_CONFIG
-
-
-_KEYS = [
-    "id",
-    "message_id",
-    "status",
-    "timestamp",
-    "error",
-    "code",
-    "title",
-    "to",
-    "campaign",
-    "event",
-    "logout",
-    "sent",
-    "failed",
-    "received",
-    "Number_Not_Found",
-]
-
-
-@settings(max_examples=400, deadline=None)
-@given(doc=json_documents(_KEYS))
-def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
-    with contextlib.suppress(UnparseableWebhook):
-        ADAPTER.parse(raw_webhook("generic", orjson.dumps(doc)))

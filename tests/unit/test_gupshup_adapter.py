@@ -2,60 +2,30 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import given, settings
 
-from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.gupshup import GupshupAdapter
-from streams.adapters.registry import adapter_for
 from streams.domain.status import FailureReason, Status
 from streams.normalizer import normalize
-from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook, refusal
+from tests.adapter_harness import RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook, refusal
 
 ADAPTER = GupshupAdapter()
-RECEIVED_AT = 1_750_030_100_000
 GS_ID = "ee4a68a0-1203-4c85-8dc3-49d0b3226a35"
 WA_ID = "gBEGkYaYVSEEAgnZxQ3JmKK6Wvg"
 V3_GS_ID = "2baff204-c39a-4121-90b5-f53f26d522b3"
 V3_WA_ID = "wamid.HBgMOTE5ODc2NTQzMjEwFQIAERgSNkZCMThGMEEwQzJDOUFGQjFBAA=="
 MASKED = "919*******10"
-
-
-def parse(name: str) -> ParseResult:
-    return ADAPTER.parse(raw_webhook("gupshup", (FIXTURES / "gupshup" / name).read_bytes()))
+GUPSHUP = AdapterHarness(ADAPTER, defaults={"message_id": GS_ID, "recipient": MASKED, "correlation_id": WA_ID})
+parse = GUPSHUP.parse
 
 
 def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of a Gupshup event; a message is keyed by Gupshup's id."""
-    fields: dict[str, Any] = {
-        "provider": "gupshup",
-        "channel": "default",
-        "message_id": GS_ID,
-        "message_key": f"gupshup:default:{GS_ID}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": occurred_at,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": MASKED,
-        "campaign": None,
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": WA_ID,
-    }
-    fields.update(overrides)
-    if "message_id" in overrides and "message_key" not in overrides:
-        fields["message_key"] = f"gupshup:default:{overrides['message_id']}"
-    return fields
+    return GUPSHUP.expected(status, word, occurred_at=occurred_at, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {
@@ -183,7 +153,7 @@ def test_other_event_types_are_ignored_with_a_reason(name: str, reason: str) -> 
     ],
 )
 def test_unparseable_events_say_why(name: str, reason: str) -> None:
-    assert re.search(reason, refusal(ADAPTER, raw_webhook("gupshup", (FIXTURES / "gupshup" / name).read_bytes())))
+    assert re.search(reason, refusal(ADAPTER, GUPSHUP.raw(name)))
 
 
 @pytest.mark.parametrize("body", [b"not json", b"[]", b"{}", b'{"type": 3}', b'{"entry": "x"}'])
@@ -192,45 +162,8 @@ def test_garbage_is_unparseable(body: bytes) -> None:
 
 
 def test_full_number_never_leaves_normalize() -> None:
-    raw = raw_webhook("gupshup", (FIXTURES / "gupshup" / "v2_sent.json").read_bytes())
+    raw = GUPSHUP.raw("v2_sent.json")
     assert "9876543" in (parse("v2_sent.json").events[0].recipient or "")  # as sent, for the privacy step
     (event,) = normalize(raw.to_avro()).events
     assert event.recipient == MASKED
     assert "9876543" not in (event.recipient or "")
-
-
-def test_registered() -> None:
-    assert isinstance(adapter_for("gupshup"), GupshupAdapter)
-
-
-_KEYS = [
-    "app",
-    "timestamp",
-    "type",
-    "payload",
-    "id",
-    "gsId",
-    "destination",
-    "ts",
-    "code",
-    "reason",
-    "whatsappMessageId",
-    "message-event",
-    "enqueued",
-    "sent",
-    "failed",
-    "entry",
-    "changes",
-    "value",
-    "statuses",
-    "gs_id",
-    "status",
-    "errors",
-]
-
-
-@settings(max_examples=400, deadline=None)
-@given(doc=json_documents(_KEYS))
-def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
-    with contextlib.suppress(UnparseableWebhook):
-        ADAPTER.parse(raw_webhook("gupshup", orjson.dumps(doc)))

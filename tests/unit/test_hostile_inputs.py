@@ -3,9 +3,10 @@
 The invariant is `devkit.fuzz.check_webhook` / `check_record`, the same one the long campaign
 (`make fuzz`) runs a million times: only UnparseableWebhook or SchemaError may be raised, and a
 raw envelope always ends as encodable events or a dead-letter reason with its audit record.
-The per-adapter never-crash tests in test_<provider>_adapter.py draw JSON from each provider's
-own keys; these add what they do not: hostile scalars, deep nesting, damaged bytes, enormous
-arrays, form bodies, the codec, and the crashers the campaign found.
+This is the one never-crash suite: arbitrary JSON drawn from each provider's own keys (those of
+its fixtures) with hostile scalars, deep nesting, damaged bytes, enormous arrays, form bodies,
+the codec, and the crashers the campaign found. The adapters' own tests keep only the
+properties that say more than "no crash" (a report per item, a form's nesting).
 """
 
 from __future__ import annotations

@@ -13,47 +13,26 @@ from hypothesis import strategies as st
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.infobip import InfobipAdapter
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, event_fields, raw_webhook, refusal
+from tests.adapter_harness import RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook, refusal
 
 ADAPTER = InfobipAdapter()
 MID = "7f3c1e2a-9b4d-4c6e-8a1f-2d3b5c7e9a10"
 OTHER = "0a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d"
-RECEIVED_AT = 1_750_030_100_000
 # doneAt 2025-06-15T20:27:41.118-0300 is 23:27:41.118 UTC.
 DONE_AT = 1_750_030_061_118
 # seenAt 2025-06-15T23:27:45.003+0000.
 SEEN_AT = 1_750_030_065_003
 MASKED_TO = "551********21"
-
-
-def parse(name: str) -> ParseResult:
-    return ADAPTER.parse(raw_webhook("infobip", (FIXTURES / "infobip" / name).read_bytes()))
+INFOBIP = AdapterHarness(
+    ADAPTER, defaults={"message_id": MID, "occurred_at": DONE_AT, "recipient": MASKED_TO, "campaign": "campaign-june"}
+)
+parse = INFOBIP.parse
 
 
 def expected(status: Status, word: str, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of an Infobip event, defaults from the full delivery report."""
-    fields: dict[str, Any] = {
-        "provider": "infobip",
-        "channel": "default",
-        "message_id": MID,
-        "message_key": f"infobip:default:{MID}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": DONE_AT,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": MASKED_TO,
-        "campaign": "campaign-june",
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return INFOBIP.expected(status, word, **overrides)
 
 
 def as_fields(result: ParseResult) -> list[dict[str, Any]]:
@@ -146,7 +125,7 @@ def test_batch_gives_one_event_per_report_in_order() -> None:
     ],
 )
 def test_unparseable_reports_say_why(name: str, reason: str) -> None:
-    assert re.search(reason, refusal(ADAPTER, raw_webhook("infobip", (FIXTURES / "infobip" / name).read_bytes())))
+    assert re.search(reason, refusal(ADAPTER, INFOBIP.raw(name)))
 
 
 def test_event_id_is_stable_and_tells_reports_apart() -> None:

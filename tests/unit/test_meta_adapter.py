@@ -9,13 +9,12 @@ import pytest
 from streams.adapters.meta import MetaAdapter
 from streams.domain.status import FailureReason, Status
 from streams.normalizer import normalize
-from tests.factories import FIXTURES, raw_webhook, refusal
+from tests.adapter_harness import AdapterHarness
+from tests.factories import raw_webhook, refusal
 
 ADAPTER = MetaAdapter()
-
-
-def parse(name: str):  # type: ignore[no-untyped-def]
-    return ADAPTER.parse(raw_webhook("meta", (FIXTURES / "meta" / name).read_bytes()))
+META = AdapterHarness(ADAPTER)
+parse = META.parse
 
 
 @pytest.mark.parametrize(
@@ -36,9 +35,7 @@ def test_sent_carries_campaign_conversation_pricing_and_masks_the_number() -> No
     assert event.conversation_id == "6ceb9d929c1a3bb6fa45c4eb4e5c3a0c"
     assert event.pricing_category == "marketing"
     assert event.recipient is not None and "5551234" in event.recipient  # as sent: normalize masks it
-    (published,) = normalize(
-        raw_webhook("meta", (FIXTURES / "meta" / "status_sent.json").read_bytes()).to_avro()
-    ).events
+    (published,) = normalize(META.raw("status_sent.json").to_avro()).events
     assert published.recipient is not None and "5551234" not in published.recipient
 
 

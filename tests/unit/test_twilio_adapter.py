@@ -10,52 +10,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from schemas.envelope import RawWebhook
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.base import UnparseableWebhook
 from streams.adapters.twilio import STATUS_MAP, TwilioAdapter
 from streams.domain.status import FailureReason, Status
 from streams.normalizer import normalize
-from tests.factories import FIXTURES, event_fields, raw_webhook
+from tests.adapter_harness import FORM, RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook
 
 ADAPTER = TwilioAdapter()
-FORM = "application/x-www-form-urlencoded"
 SID = "SM5f0c2a7d41b94e8c9a3e6b1d2c4f8a90"
-RECEIVED_AT = 1_750_030_100_000
 MASKED_TO = "+55*********21"
-
-
-def raw(name: str) -> RawWebhook:
-    return raw_webhook("twilio", (FIXTURES / "twilio" / name).read_bytes(), content_type=FORM)
-
-
-def parse(name: str) -> ParseResult:
-    return ADAPTER.parse(raw(name))
+TWILIO = AdapterHarness(
+    ADAPTER, content_type=FORM, defaults={"message_id": SID, "recipient": MASKED_TO, "time_from_receipt": True}
+)
+raw = TWILIO.raw
+parse = TWILIO.parse
 
 
 def expected(status: Status, word: str, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of a Twilio event: the time is always receipt, flagged."""
-    fields: dict[str, Any] = {
-        "provider": "twilio",
-        "channel": "default",
-        "message_id": SID,
-        "message_key": f"twilio:default:{SID}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": RECEIVED_AT,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": True,
-        "request_id": "req-1",
-        "recipient": MASKED_TO,
-        "campaign": None,
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return TWILIO.expected(status, word, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {
@@ -151,7 +125,7 @@ def test_event_id_distinguishes_statuses_and_messages() -> None:
 
 
 def test_full_number_never_leaves_normalize() -> None:
-    raw = raw_webhook("twilio", (FIXTURES / "twilio" / "status_delivered.form").read_bytes(), FORM)
+    raw = TWILIO.raw("status_delivered.form")
     (event,) = normalize(raw.to_avro()).events
     assert event.recipient is not None
     assert "987654" not in event.recipient

@@ -9,47 +9,26 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.adapters.base import ParseResult, UnparseableWebhook
+from streams.adapters.base import UnparseableWebhook
 from streams.adapters.vonage import VonageAdapter
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, event_fields, raw_webhook
+from tests.adapter_harness import RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook
 
 ADAPTER = VonageAdapter()
 UUID = "3c9e1f7a-2b4d-4e6f-9a1c-5d7e9f0b2c4e"
-RECEIVED_AT = 1_750_030_100_000
 # 2025-06-15T23:27:41.118Z
 AT = 1_750_030_061_118
 MASKED_TO = "551********21"
-
-
-def parse(name: str) -> ParseResult:
-    return ADAPTER.parse(raw_webhook("vonage", (FIXTURES / "vonage" / name).read_bytes()))
+VONAGE = AdapterHarness(
+    ADAPTER, defaults={"message_id": UUID, "occurred_at": AT, "recipient": MASKED_TO, "campaign": "campaign-june"}
+)
+parse = VONAGE.parse
 
 
 def expected(status: Status, word: str, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of a Vonage event."""
-    fields: dict[str, Any] = {
-        "provider": "vonage",
-        "channel": "default",
-        "message_id": UUID,
-        "message_key": f"vonage:default:{UUID}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": AT,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": MASKED_TO,
-        "campaign": "campaign-june",
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return VONAGE.expected(status, word, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {

@@ -7,54 +7,29 @@ import re
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streams.adapters.base import ParseResult, UnparseableWebhook
-from streams.adapters.registry import adapter_for
 from streams.adapters.weni import WeniAdapter
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook, refusal
+from tests.adapter_harness import FORM, RECEIVED_AT, AdapterHarness
+from tests.factories import event_fields, raw_webhook, refusal
 
 ADAPTER = WeniAdapter()
-RECEIVED_AT = 1_750_030_100_000
 CLOUD_ID = "wamid.HBgNNTU4Mjk5OTk5OTk5ORUCABEYEjE0QkQ5QjU0RjlGQ0MzQzlBMgA="
 ONPREM_ID = "gBGGVYKZmZmZAgk1mXdh2Qh2Zo8"
 MASKED = "558********99"
-
-
-def parse(name: str) -> ParseResult:
-    return ADAPTER.parse(raw_webhook("weni", (FIXTURES / "weni" / name).read_bytes()))
+WENI = AdapterHarness(ADAPTER, defaults={"recipient": MASKED})
+parse = WENI.parse
 
 
 def expected(
     status: Status, word: str, occurred_at: int, message_id: str = ONPREM_ID, **overrides: Any
 ) -> dict[str, Any]:
     """Every canonical field of a Weni event."""
-    fields: dict[str, Any] = {
-        "provider": "weni",
-        "channel": "default",
-        "message_id": message_id,
-        "message_key": f"weni:default:{message_id}",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": occurred_at,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": MASKED,
-        "campaign": None,
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return WENI.expected(status, word, occurred_at=occurred_at, message_id=message_id, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {
@@ -167,7 +142,7 @@ def test_on_premise_inbound_only_is_ignored() -> None:
     ],
 )
 def test_unparseable_bodies_say_why(name: str, reason: str) -> None:
-    assert re.search(reason, refusal(ADAPTER, raw_webhook("weni", (FIXTURES / "weni" / name).read_bytes())))
+    assert re.search(reason, refusal(ADAPTER, WENI.raw(name)))
 
 
 @pytest.mark.parametrize(
@@ -177,43 +152,7 @@ def test_garbage_is_unparseable(body: bytes) -> None:
     assert refusal(ADAPTER, raw_webhook("weni", body))
 
 
-def test_registered() -> None:
-    assert isinstance(adapter_for("weni"), WeniAdapter)
-
-
-_KEYS = [
-    "entry",
-    "changes",
-    "value",
-    "statuses",
-    "messages",
-    "id",
-    "message_id",
-    "external_id",
-    "status",
-    "timestamp",
-    "created_on",
-    "recipient_id",
-    "urn",
-    "errors",
-    "error",
-    "code",
-    "D",
-    "E",
-    "read",
-]
-
-
-@settings(max_examples=400, deadline=None)
-@given(doc=json_documents(_KEYS))
-def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
-    with contextlib.suppress(UnparseableWebhook):
-        ADAPTER.parse(raw_webhook("weni", orjson.dumps(doc)))
-
-
 # --- form bodies (streams/adapters/forms.py): the same shapes, posted as forms ----------------------
-
-FORM = "application/x-www-form-urlencoded"
 
 FORM_CASES: dict[str, dict[str, Any]] = {
     "form_onpremise_bracketed.form": expected(Status.DELIVERED, "delivered", 1_750_030_020_000),
@@ -226,7 +165,7 @@ FORM_CASES: dict[str, dict[str, Any]] = {
 
 
 def parse_form(name: str) -> ParseResult:
-    return ADAPTER.parse(raw_webhook("weni", (FIXTURES / "weni" / name).read_bytes(), FORM))
+    return WENI.parse(name, content_type=FORM)
 
 
 @pytest.mark.parametrize(("name", "fields"), FORM_CASES.items(), ids=list(FORM_CASES))
@@ -257,7 +196,7 @@ def test_a_bad_status_of_a_form_batch_is_rejected_alone() -> None:
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        ((FIXTURES / "weni" / "form_conflicting.form").read_bytes(), r"form field 'status' has conflicting values"),
+        (WENI.body("form_conflicting.form"), r"form field 'status' has conflicting values"),
         (b"id=a&status", r"not a valid form"),
         (b"id=%ff&status=D", r"not UTF-8"),
         (b"nothing=here", r"no entry\[\], statuses\[\] or status"),
@@ -269,6 +208,28 @@ def test_unreadable_forms_say_why(body: bytes, reason: str) -> None:
     assert re.search(reason, refusal(ADAPTER, raw_webhook("weni", body, FORM)))
 
 
+# Field names of Weni's bodies, and bracketed ones: forms nest by them (streams/adapters/forms.py).
+_KEYS = [
+    "entry",
+    "changes",
+    "value",
+    "statuses",
+    "messages",
+    "id",
+    "message_id",
+    "external_id",
+    "status",
+    "timestamp",
+    "created_on",
+    "recipient_id",
+    "urn",
+    "errors",
+    "error",
+    "code",
+    "D",
+    "E",
+    "read",
+]
 _FORM_NAMES = st.sampled_from([*_KEYS, "statuses[0][id]", "statuses[0][status]", "statuses[]", "x[1][2]"])
 
 

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import tomllib
 from typing import Any
 
-import orjson
 import pytest
-from hypothesis import given, settings
 
 from schemas.errors import ConfigurationError
 from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook
@@ -16,40 +13,20 @@ from streams.adapters.generic import GenericAdapter, StatusRule
 from streams.adapters.registry import adapter_for
 from streams.adapters.wpp import WPP_PRESET, load_generic_config, load_wpp_config
 from streams.domain.status import FailureReason, Status
-from tests.factories import FIXTURES, event_fields, json_documents, raw_webhook
+from tests.adapter_harness import AdapterHarness
+from tests.factories import event_fields
 
 ADAPTER = GenericAdapter("wpp", WPP_PRESET)
-RECEIVED_AT = 1_750_030_100_000
+WPP = AdapterHarness(ADAPTER, defaults={"message_id": "wpp-7f3a", "recipient": "551********21", "campaign": "c-77"})
 
 
 def parse(name: str, adapter: GenericAdapter = ADAPTER) -> ParseResult:
-    return adapter.parse(raw_webhook("wpp", (FIXTURES / "wpp" / name).read_bytes()))
+    return adapter.parse(WPP.raw(name))
 
 
 def expected(status: Status, word: str, occurred_at: int, **overrides: Any) -> dict[str, Any]:
     """Every canonical field of a WPP event."""
-    fields: dict[str, Any] = {
-        "provider": "wpp",
-        "channel": "default",
-        "message_id": "wpp-7f3a",
-        "message_key": "wpp:default:wpp-7f3a",
-        "status": status,
-        "provider_status": word,
-        "occurred_at": occurred_at,
-        "received_at": RECEIVED_AT,
-        "time_from_receipt": False,
-        "request_id": "req-1",
-        "recipient": "551********21",
-        "campaign": "c-77",
-        "failure_reason": None,
-        "error_code": None,
-        "error_title": None,
-        "conversation_id": None,
-        "pricing_category": None,
-        "correlation_id": None,
-    }
-    fields.update(overrides)
-    return fields
+    return WPP.expected(status, word, occurred_at=occurred_at, **overrides)
 
 
 CASES: dict[str, dict[str, Any]] = {
@@ -162,26 +139,3 @@ def test_registered_with_the_preset() -> None:
     assert isinstance(adapter, GenericAdapter)
     assert adapter.config is WPP_PRESET
     assert adapter.name == "wpp"
-
-
-_KEYS = [
-    "id",
-    "status",
-    "event",
-    "data",
-    "phone",
-    "timestamp",
-    "date",
-    "queue",
-    "logout",
-    "error",
-    "connection closed",
-    "campaign_id",
-]
-
-
-@settings(max_examples=400, deadline=None)
-@given(doc=json_documents(_KEYS))
-def test_any_json_is_parsed_or_refused_never_a_crash(doc: object) -> None:
-    with contextlib.suppress(UnparseableWebhook):
-        ADAPTER.parse(raw_webhook("wpp", orjson.dumps(doc)))
