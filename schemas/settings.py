@@ -13,7 +13,7 @@ from schemas.event_loop import EventLoopKind
 
 
 class TopicNames(BaseSettings):
-    """Topic names (DESIGN.md: names configurable, defaults shown)."""
+    """Topic names (docs/topics.md: names configurable, defaults shown)."""
 
     model_config = SettingsConfigDict(env_prefix="STATUSFLOW_TOPIC_", frozen=True, extra="ignore")
 

@@ -424,7 +424,7 @@ def derived_id_figures(
     """(duplicate ids, repeats) among derived records.
 
     A repeat is the same record again under its id: at-least-once delivery after a crash may
-    produce it and a consumer drops it by id (DESIGN.md). A duplicate id is what no consumer can
+    produce it and a consumer drops it by id (docs/topics.md). A duplicate id is what no consumer can
     repair: one id on records that differ, or one fact (`fact` fields, e.g. an alert's message
     and kind) under several ids.
     """
