@@ -17,7 +17,7 @@ from streams.app import create_app
 from streams.settings import WorkerSettings
 from streams.table_store import preload
 from streams.topology import internal_topics
-from streams.watchdog import start_recovery_watchdog
+from streams.watchdog import HangWatch, start_hang_watchdog, start_recovery_watchdog
 
 
 class Worker(FaustWorker):
@@ -52,13 +52,15 @@ def main() -> None:
     try:
         # Reloaded while the worker runs: when the file changes and on SIGHUP (streams/reload.py).
         channels = LiveChannels.load(settings.channels_file, os.environ) if settings.channels_file else None
-        app = create_app(settings, channels)
+        hangs = HangWatch(settings.hang_after_s, settings.lag_interval_s)
+        app = create_app(settings, channels, hangs)
     except ConfigurationError as exc:
         logging.getLogger(__name__).critical("bad configuration: %s", exc)
         raise SystemExit(2) from exc
     asyncio.run(_prepare(settings, app))
     worker = Worker(app, loglevel=settings.log_level, quiet=True)
     start_recovery_watchdog(app, settings.recovery_stall_s)
+    start_hang_watchdog(hangs, settings.lag_interval_s)
     worker.execute_from_commandline()
 
 

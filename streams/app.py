@@ -15,12 +15,16 @@ from streams.settings import WorkerSettings
 from streams.stages import stage_functions
 from streams.topology import build_topology
 from streams.views import register_views
+from streams.watchdog import HangWatch
 
 WORKER_METRICS_PREFIX = "statusflow_worker"
 
 
-def create_app(settings: WorkerSettings, channels: ChannelsConfig | LiveChannels | None = None) -> faust.App:
-    """A Faust app with the worker's stages wired to the configured topics and channels."""
+def create_app(
+    settings: WorkerSettings, channels: ChannelsConfig | LiveChannels | None = None, hangs: HangWatch | None = None
+) -> faust.App:
+    """A Faust app with the worker's stages wired to the configured topics and channels; `hangs`
+    (the worker process's, streams/watchdog.py) is fed by the lag timer and a heartbeat."""
     topology = build_topology(settings)
     # Channels loaded from their file are reloaded while the worker runs (streams/reload.py):
     # whoever needs them asks for the configuration in force each time.
@@ -37,6 +41,6 @@ def create_app(settings: WorkerSettings, channels: ChannelsConfig | LiveChannels
     register_agents(topology, accept, resolve, registry, channels=live)
     register_views(topology)
     register_reload(topology.app, live, settings, registry)
-    register_lag(topology, registry)
+    register_lag(topology, registry, hangs)
     setup_prometheus_sensors(topology.app, registry=registry, name_prefix=WORKER_METRICS_PREFIX)
     return topology.app

@@ -20,6 +20,8 @@ from pathlib import Path
 
 from rocksdict import Options, Rdict, WriteBatch
 
+from streams.rocksdb_memory import installed
+
 _DEADLINE = struct.Struct(">Q")
 # Small buffers: this database holds 8 bytes plus a key per message and is read in order.
 _WRITE_BUFFER = 4 * 1024 * 1024
@@ -35,6 +37,10 @@ class DiskDeadlines:
         options.create_if_missing(True)
         options.set_write_buffer_size(_WRITE_BUFFER)
         options.set_max_write_buffer_number(2)
+        shared = installed()
+        if shared is not None:  # the worker's one RocksDB budget (streams/rocksdb_memory.py)
+            options.set_block_based_table_factory(shared.table_options())
+            shared.apply(options)
         self._path = path
         self._db = Rdict(str(path), options)
         self._pending = WriteBatch(raw_mode=True)

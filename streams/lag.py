@@ -25,6 +25,7 @@ from streams.commits import GaplessCommitConsumer
 from streams.settings import WorkerSettings
 from streams.stalls import Offsets, StalledPartitions
 from streams.topology import Topology
+from streams.watchdog import HangWatch
 
 log = logging.getLogger(__name__)
 
@@ -145,12 +146,19 @@ async def refresh(probe: LagProbe, gauge: Gauge) -> dict[str, dict[TopicPartitio
 
 
 async def repair_stalled(
-    t: Topology, stalled: StalledPartitions, offsets: Mapping[TopicPartition, Offsets], repairs: Counter
+    t: Topology,
+    stalled: StalledPartitions,
+    offsets: Mapping[TopicPartition, Offsets],
+    repairs: Counter,
+    hangs: HangWatch | None = None,
 ) -> None:
-    """Seek this worker's stalled partitions back to their committed offsets."""
+    """Seek this worker's stalled partitions back to their committed offsets; tell `hangs` what
+    waits on them and what was processed, so that agents that stopped are found."""
     app = t.app
     if app.rebalancing or app.in_recovery:
         stalled.reset()  # positions move and restart in a rebalance: start watching afresh
+        if hangs is not None:
+            hangs.forget_partitions()
         return
     assigned = set(app.consumer.assignment())
     mine = {tp: where for tp, where in offsets.items() if TP(tp.topic, tp.partition) in assigned}
@@ -172,6 +180,8 @@ async def repair_stalled(
             await _read_again(t, repairs, skipped_tp, offset)
     counts = consumer.processed if isinstance(consumer, GaplessCommitConsumer) else {}
     processed = {tp: counts.get(TP(tp.topic, tp.partition), 0) for tp in mine}
+    if hangs is not None and isinstance(consumer, GaplessCommitConsumer):  # counts only it keeps
+        hangs.observe_partitions({tp: where.behind for tp, where in mine.items()}, processed)
     for tp, offset in stalled.observe(mine, time.monotonic(), processed):
         log.warning(
             "%s[%s]: %s records behind committed offset %s and none processed for %ss; reading them again from there",
@@ -202,9 +212,9 @@ async def _read_again(t: Topology, repairs: Counter, tp: TP, offset: int) -> Non
     repairs.labels(topic=tp.topic).inc()
 
 
-def register_lag(t: Topology, registry: CollectorRegistry) -> None:
-    """Every `lag_interval_s`: refresh the lag gauge (a scrape then costs nothing) and repair
-    this worker's stalled partitions."""
+def register_lag(t: Topology, registry: CollectorRegistry, hangs: HangWatch | None = None) -> None:
+    """Every `lag_interval_s`: refresh the lag gauge (a scrape then costs nothing), repair this
+    worker's stalled partitions and feed `hangs` (with a heartbeat of the event loop)."""
     probe, gauge, repairs = LagProbe(t.settings), lag_gauge(registry), repairs_counter(registry)
     stalled = StalledPartitions(t.settings.stalled_partition_s)
 
@@ -212,4 +222,10 @@ def register_lag(t: Topology, registry: CollectorRegistry) -> None:
     async def measure_consumer_lag() -> None:
         measured = await refresh(probe, gauge)
         if measured is not None:
-            await repair_stalled(t, stalled, measured.get(t.settings.app_id, {}), repairs)
+            await repair_stalled(t, stalled, measured.get(t.settings.app_id, {}), repairs, hangs)
+
+    if hangs is not None:
+
+        @t.app.timer(interval=hangs.beat_every_s)  # type: ignore[untyped-decorator]
+        async def beat() -> None:
+            hangs.beat()

@@ -25,8 +25,11 @@ class WorkerSettings(KafkaSettings):
     rocksdb_write_buffer_mb: int = Field(
         default=8, ge=1, description="RocksDB store: memtable size per partition database (two at most)."
     )
-    rocksdb_block_cache_mb: int = Field(
-        default=16, ge=1, description="RocksDB store: block cache per partition database."
+    rocksdb_memory_mb: int = Field(
+        default=128,
+        ge=8,
+        description="RocksDB store: one block cache shared by every table and partition database of the worker; "
+        "memtables, index and filter blocks are charged to it (streams/rocksdb_memory.py).",
     )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)
@@ -59,6 +62,12 @@ class WorkerSettings(KafkaSettings):
     )
     recovery_stall_s: float = Field(
         default=90, gt=0, description="A table recovery that makes no progress this long restarts the worker."
+    )
+    hang_after_s: float = Field(
+        default=120,
+        gt=0,
+        description="Agents that process none of the records waiting on this worker's partitions this long, "
+        "or an event loop that runs no timer this long, restart the worker.",
     )
     normalize_process: bool = Field(
         default=True, description="Run the normalize stage in a child process (a second core) instead of in-loop."

@@ -10,6 +10,7 @@ from faust.types import TableT, TopicT
 
 from streams.commits import FetchBatching, batch_fetches
 from streams.commits import register as register_transport
+from streams.rocksdb_memory import MB, install_shared_memory
 from streams.settings import WorkerSettings
 from streams.table_store import register as register_memory_store
 
@@ -81,16 +82,15 @@ def build_topology(settings: WorkerSettings) -> Topology:
     batch_fetches(app, FetchBatching(settings.fetch_min_bytes, settings.fetch_max_wait_ms))
     names = settings.topics
     # Faust's RocksDB defaults are sized for a dedicated host: 3 write buffers of 64 MB and a
-    # 2 GB block cache per partition database. These bound a worker's memory by the settings.
+    # 2 GB block cache per partition database. Smaller memtables, and one budget shared by every
+    # database of the worker, bound its memory by the settings.
     store_options = (
-        {
-            "write_buffer_size": settings.rocksdb_write_buffer_mb * 1024 * 1024,
-            "max_write_buffer_number": 2,
-            "block_cache_size": settings.rocksdb_block_cache_mb * 1024 * 1024,
-        }
+        {"write_buffer_size": settings.rocksdb_write_buffer_mb * MB, "max_write_buffer_number": 2}
         if settings.store == "rocksdb"
         else None
     )
+    if settings.store == "rocksdb":
+        install_shared_memory(settings.rocksdb_memory_mb * MB)
 
     def topic(name: str) -> TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes)

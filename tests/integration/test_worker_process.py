@@ -116,6 +116,32 @@ async def test_a_worker_whose_recovery_hangs_restarts_itself(
     assert worker.proc.poll() is None, "the worker replaced itself: its pid must still be running"
 
 
+async def test_a_worker_whose_agent_stops_taking_records_restarts_itself(
+    kafka_settings: KafkaSettings, start_worker: WorkerFactory, tmp_path: Path
+) -> None:
+    # Faust's consumer stops handing records to the agents while the process and its loop live
+    # on (faust-streaming issues 175, 229, 640). Reading the partitions again does not help:
+    # only a new process does. Without the hang watch the table never fills and this test fails.
+    stream = mixed_stream(messages_per_kind=1, seed=12)
+    await ensure_topics(kafka_settings)
+    await produce_raw(kafka_settings, stream)
+    marker = tmp_path / "hang-once"
+    marker.touch()
+    worker = start_worker(
+        PYTHONPATH=faults_pythonpath(),
+        STATUSFLOW_FAULT_HANG_ONCE_ON=f"{kafka_settings.topics.events}:{marker}",
+        STATUSFLOW_HANG_AFTER_S="8",
+        STATUSFLOW_STALLED_PARTITION_S="3",
+        STATUSFLOW_LAG_INTERVAL_S="1",
+    )
+    await wait_for_table(worker, stream.expected)
+    log = worker.log.read_text(errors="replace")
+    assert "fault injection: hangs on" in log, "the fault was not injected"
+    assert re.search(r"records waiting and none processed for 8s .*: restarting the worker", log), log[-3000:]
+    assert log.count("[^Worker]: Starting") >= 2
+    assert worker.proc.poll() is None, "the worker replaced itself: its pid must still be running"
+
+
 async def test_a_record_the_consumer_skipped_is_read_again_from_the_committed_offset(
     kafka_settings: KafkaSettings, start_worker: WorkerFactory
 ) -> None:
