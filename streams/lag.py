@@ -5,6 +5,10 @@ Lag is measured from what the groups committed, not from one process's position:
 of an app reports the lag of the whole group, so a stalled or paused worker's partitions show
 up on its peers' pages (the paused one answers nothing), and the figure agrees with Kafka's
 own `kafka-consumer-groups --describe`.
+
+The repair half corrects faust-streaming 0.15.3's skipped records (streams/stalls.py says which
+behaviour and why no upstream issue tracks it); it seeks through the consumer's `seek_wait`
+and reads the commit guard's holds (streams/commits.py).
 """
 
 from __future__ import annotations

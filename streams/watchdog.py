@@ -6,6 +6,12 @@ recovery start") and never becomes ready, while its normalize stage holds new bu
 A fresh start recovers normally, so a worker whose recovery makes no progress for a while
 replaces itself (crash-only: the changelog and the committed offsets make this safe).
 The same holds for a worker whose agents stop taking records after recovery (`HangWatch`).
+
+Corrects faust-streaming 0.15.3 (the release streams/faust_version.py requires), reading its
+`TableManager.recovery` (`in_recovery`, `active_offsets`, `active_remaining`). Upstream: the
+recovery hang is faust-streaming issue #432 ("Still fetching changelog topics for recovery",
+open) and #176 (the same "No event received for active tp" message, open); agents that stop
+consuming, `HangWatch`'s case, are #175 and #640 (both open). Why: docs/architecture.md.
 """
 
 from __future__ import annotations
