@@ -21,8 +21,6 @@ from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import faults_pythonpath, wait_until
 from tests.integration.test_pipeline import produce_raw, wait_for_table
 
-pytestmark = pytest.mark.integration
-
 _STARTED = re.compile(r"normalize process started \(pid (\d+)\)")
 
 
