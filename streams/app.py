@@ -8,11 +8,13 @@ from prometheus_client import CollectorRegistry
 
 from schemas.channels import ChannelsConfig
 from schemas.live_channels import LiveChannels
+from streams.access_web import register_access
 from streams.agents import register_agents
 from streams.lag import register_lag
 from streams.reload import live_channels, register_reload
 from streams.settings import WorkerSettings
 from streams.stages import stage_functions
+from streams.tenant_figures import TenantFigures
 from streams.topology import build_topology
 from streams.views import register_views
 from streams.watchdog import HangWatch
@@ -38,8 +40,9 @@ def create_app(
     # one fixed prefix, whatever the app id, in a registry of this app's own; plus the consumer
     # lag of the worker's groups (streams/lag.py) and the stages' own counters (streams/late.py).
     registry = CollectorRegistry()
-    register_agents(topology, accept, resolve, registry, channels=live)
+    register_agents(topology, accept, resolve, registry, TenantFigures(registry, in_force), channels=live)
     register_views(topology)
+    register_access(topology.app, in_force)
     register_reload(topology.app, live, settings, registry)
     register_lag(topology, registry, hangs)
     setup_prometheus_sensors(topology.app, registry=registry, name_prefix=WORKER_METRICS_PREFIX)

@@ -9,6 +9,7 @@ from faust.web import Request, Response, View
 from yarl import URL
 
 from schemas.channels import DEFAULT_CHANNEL
+from streams.access_web import forwarded_headers, request_may_see
 from streams.domain.channel import from_bytes as channel_from_bytes
 from streams.domain.channel import view as channel_view
 from streams.domain.events import message_key, parse_message_key
@@ -52,7 +53,10 @@ def register_views(t: Topology) -> None:
         if path is not None:
             routed = routed.with_path(path, encoded=True)
         try:
-            async with app.http_client.get(routed, timeout=aiohttp.ClientTimeout(total=10)) as response:
+            # The token goes along: the owner decides on it as this worker did (streams/access_web.py).
+            async with app.http_client.get(
+                routed, headers=forwarded_headers(request), timeout=aiohttp.ClientTimeout(total=10)
+            ) as response:
                 body = await response.read()
                 return app.web.bytes(body, content_type=response.content_type, status=response.status)
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -89,21 +93,34 @@ def register_views(t: Topology) -> None:
         return app.web.json({"error": "unknown message", "message_key": key}, status=404)
 
     async def message(request: Request, provider: str, channel: str, message_id: str) -> Response:
+        # Another tenant's message is exactly as unknown as a message that does not exist.
+        if not request_may_see(request, provider, channel):
+            return unknown(message_key(provider, channel, message_id))
         key = await canonical(request, provider, channel, message_id, "")
         if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
             return key
         current = t.states.get(key)
         if current is None:
             return unknown(key.decode())
-        return app.web.json(state_view(state_from_bytes(key, current)))
+        state = state_from_bytes(key, current)
+        if not request_may_see(request, state.provider, state.channel):  # the state's own channel decides too
+            return unknown(key.decode())
+        return app.web.json(state_view(state))
 
     async def history(request: Request, provider: str, channel: str, message_id: str) -> Response:
+        if not request_may_see(request, provider, channel):
+            return unknown(message_key(provider, channel, message_id))
         key = await canonical(request, provider, channel, message_id, "/history")
         if not isinstance(key, bytes):  # the owner's answer (an aiohttp response, not faust's Response type)
             return key
+        current = t.states.get(key)
+        if current is not None:
+            state = state_from_bytes(key, current)
+            if not request_may_see(request, state.provider, state.channel):
+                return unknown(key.decode())
         past = t.history.get(key)
         if past is None and t.states.get(key) is None:
-            return unknown(key.decode())
+            return app.web.json({"error": "unknown message", "message_key": key.decode()}, status=404)
         return app.web.json(
             {
                 "message_key": key.decode(),
