@@ -34,8 +34,6 @@ from tests.integration.helpers import wait_until
 from tests.integration.test_dashboard_browser import CHROMIUM, NO_RETENTION
 from tests.integration.test_tenants import ACME_SECRET, ACME_TOKEN, CHANNELS, ENV, GLOBEX_SECRET, OPERATOR_TOKEN, T
 
-pytestmark = pytest.mark.integration
-
 
 @pytest.fixture
 def channels_file(tmp_path: Path) -> Path:

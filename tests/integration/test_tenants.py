@@ -25,8 +25,6 @@ from schemas.topics import ensure_topics
 from tests.integration.conftest import WorkerFactory
 from tests.integration.helpers import wait_until
 
-pytestmark = pytest.mark.integration
-
 ACME_SECRET = "acme-webhook-secret-0123456789"
 GLOBEX_SECRET = "globex-webhook-secret-0123456789"
 ACME_TOKEN = "acme-api-token-0123456789abcdef"
