@@ -27,6 +27,7 @@ import orjson
 from bench import fullstack, pipeline, receiver, state
 from bench.generator import Workload, generate, reference
 from bench.harness import REPO, RESULTS, Budget, broker
+from bench.peer_env import peer_python
 from bench.report import goals, markdown, table
 from schemas.event_loop import install_event_loop
 
@@ -108,6 +109,8 @@ async def _pipeline_part(
     _say(f"workload: {results['workload']}")
     raw = await pipeline.run_raw_passthrough(bootstrap, records, events=ref.events)
     _say(f"raw pass-through: {raw.as_dict()}")
+    raw_ck = await pipeline.run_confluent_passthrough(bootstrap, records, events=ref.events)
+    _say(f"raw confluent-kafka pass-through: {raw_ck.as_dict()}")
     real = await pipeline.run_worker(bootstrap, records, ref, tmp=tmp, within_s=max(60.0, budget.left() * 0.35))
     _say(f"pipeline: {real.as_dict()}")
     naive = await pipeline.run_worker(
@@ -120,7 +123,27 @@ async def _pipeline_part(
         within_s=max(60.0, budget.left() * 0.3),
     )
     _say(f"naive faust: {naive.as_dict()}")
-    results["pipeline"] = {"raw": raw.as_dict(), "pipeline": real.as_dict(), "naive": naive.as_dict()}
+    quix = await pipeline.run_worker(
+        bootstrap,
+        records,
+        ref,
+        name="quix",
+        module="bench.quix_peer",
+        python=await asyncio.to_thread(peer_python),
+        tmp=tmp,
+        within_s=max(60.0, budget.left() * 0.3),
+    )
+    _say(f"quix streams peer: {quix.as_dict()}")
+    results["pipeline"] = {
+        "raw": raw.as_dict(),
+        "raw_confluent": raw_ck.as_dict(),
+        "pipeline": real.as_dict(),
+        "naive": naive.as_dict(),
+        "quix": quix.as_dict(),
+    }
+    for label, other in (("raw_confluent", raw_ck), ("quix", quix)):
+        if real.webhooks_per_s and other.webhooks_per_s:
+            results["pipeline"][f"ratio_pipeline_{label}"] = round(real.webhooks_per_s / other.webhooks_per_s, 3)
     if real.webhooks_per_s and raw.webhooks_per_s:
         results["pipeline"]["ratio_pipeline_raw"] = round(real.webhooks_per_s / raw.webhooks_per_s, 3)
     if real.webhooks_per_s and naive.webhooks_per_s:

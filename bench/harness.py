@@ -197,12 +197,15 @@ def topic_env(settings: KafkaSettings) -> dict[str, str]:
     }
 
 
-def spawn(args: list[str], env: Mapping[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """Start `python <args>` from the repo root with `env` added, output to `log_path`."""
+def spawn(
+    args: list[str], env: Mapping[str, str], log_path: Path, python: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """Start `python <args>` (this interpreter unless `python`) from the repo root with `env`
+    added, output to `log_path`."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log_file:
         return subprocess.Popen(
-            [sys.executable, *args],
+            [str(python or sys.executable), *args],
             cwd=REPO,
             env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
             stdout=log_file,

@@ -62,6 +62,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 1)
 
 
+# Contenders that write their changes as JSON (the worker writes Avro).
+JSON_OUTPUTS = ("bench.naive_faust", "bench.quix_peer")
+
+
 def avro_final(value: bytes) -> FinalStatus:
     """Final status of an Avro StatusChange (the real worker)."""
     return final_of_change(codec("status_change").decode(value))
@@ -95,6 +99,7 @@ async def run_worker(
     within_s: float = 300,
     module: str = "streams",
     profile: Path | None = None,
+    python: Path | None = None,
     tmp: Path,
 ) -> Run:
     """Preload, start `workers` processes of `python -m <module>`, wait for every final status."""
@@ -109,9 +114,9 @@ async def run_worker(
         if profile is not None and i == 0:
             args = ["-m", "pyinstrument", "--no-color", "-o", str(profile), "-r", "pyisession", "-m", module]
         logs.append(RESULTS / "logs" / f"{app_id}-{i}.log")
-        procs.append(spawn(args, env, logs[-1]))
+        procs.append(spawn(args, env, logs[-1], python))
     try:
-        final_of = json_final if module == "bench.naive_faust" else avro_final
+        final_of = json_final if module in JSON_OUTPUTS else avro_final
         watch = await watch_finals(
             bootstrap,
             settings.topics.changes,
@@ -151,6 +156,19 @@ def _parse_body(envelope: dict[str, Any]) -> Any:
     return urllib.parse.parse_qs(body.decode())
 
 
+def _pass_through(envelope: dict[str, Any]) -> bytes:
+    """What both ceilings write per raw record: the envelope's identity and the body's size."""
+    doc = _parse_body(envelope)
+    out = {
+        "request_id": envelope["request_id"],
+        "provider": envelope["provider"],
+        "channel": envelope["channel"],
+        "received_at": envelope["received_at"],
+        "fields": len(doc),
+    }
+    return orjson.dumps(out)
+
+
 async def run_raw_passthrough(
     bootstrap: str, records: Sequence[tuple[bytes, bytes]], *, events: int, within_s: float = 120
 ) -> Run:
@@ -181,16 +199,8 @@ async def run_raw_passthrough(
             pending = []
             for batch in batches.values():
                 for record in batch:
-                    envelope = raw_codec.decode(record.value)
-                    doc = _parse_body(envelope)
-                    out = {
-                        "request_id": envelope["request_id"],
-                        "provider": envelope["provider"],
-                        "channel": envelope["channel"],
-                        "received_at": envelope["received_at"],
-                        "fields": len(doc),
-                    }
-                    pending.append(await producer.send(settings.topics.changes, orjson.dumps(out), key=record.key))
+                    out = _pass_through(raw_codec.decode(record.value))
+                    pending.append(await producer.send(settings.topics.changes, out, key=record.key))
             await asyncio.gather(*pending)
             count += len(pending)
         done = time.time()
@@ -199,6 +209,80 @@ async def run_raw_passthrough(
         await consumer.stop()
     return Run(
         name="raw aiokafka pass-through",
+        webhooks=len(records),
+        events=events,
+        complete=count == len(records),
+        start_to_first_s=(first - started) if first is not None else None,
+        processing_s=(done - first) if first is not None and count == len(records) else None,
+        wall_s=done - started,
+    )
+
+
+def _confluent_pass_through(
+    bootstrap: str, *, raw_topic: str, out_topic: str, group: str, expected: int, within_s: float
+) -> tuple[int, float | None, float]:
+    """The confluent-kafka loop (blocking, run in a thread): consume in batches, the same work
+    per record as the aiokafka ceiling, produce with librdkafka's own batching; (count, first
+    record's time, done)."""
+    from confluent_kafka import Consumer, Producer  # noqa: PLC0415 - only this ceiling needs it
+
+    raw_codec = codec("raw_webhook")
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": group,
+            "auto.offset.reset": "earliest",
+            "enable.auto.commit": False,
+        }
+    )
+    producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, "enable.idempotence": True})
+    consumer.subscribe([raw_topic])
+    count, first = 0, None
+    deadline = time.monotonic() + within_s
+    try:
+        while count < expected and time.monotonic() < deadline:
+            batch = consumer.consume(num_messages=2_000, timeout=0.1)
+            if not batch:
+                continue
+            if first is None:
+                first = time.time()
+            for record in batch:
+                if record.error() is not None:
+                    continue
+                value = record.value()
+                assert value is not None
+                while True:
+                    try:
+                        producer.produce(out_topic, _pass_through(raw_codec.decode(value)), key=record.key())
+                        break
+                    except BufferError:  # librdkafka's queue is full: let it send
+                        producer.poll(0.05)
+                count += 1
+            producer.poll(0)
+        producer.flush(30)
+        done = time.time()
+    finally:
+        consumer.close()
+    return count, first, done
+
+
+async def run_confluent_passthrough(
+    bootstrap: str, records: Sequence[tuple[bytes, bytes]], *, events: int, within_s: float = 120
+) -> Run:
+    """The second ceiling: the same pass-through with confluent-kafka (librdkafka)."""
+    settings, prefix = await preload(bootstrap, "raw-ck", records)
+    started = time.time()
+    count, first, done = await asyncio.to_thread(
+        _confluent_pass_through,
+        bootstrap,
+        raw_topic=settings.topics.raw,
+        out_topic=settings.topics.changes,
+        group=prefix + "passthrough",
+        expected=len(records),
+        within_s=within_s,
+    )
+    return Run(
+        name="raw confluent-kafka pass-through",
         webhooks=len(records),
         events=events,
         complete=count == len(records),
