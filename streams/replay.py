@@ -25,8 +25,11 @@ from streams.lag import LagProbe
 from streams.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent
-# Topics a replay shares with the live pipeline rather than rebuilding.
-SHARED = frozenset({"raw", "redrive"})
+# Topics a replay shares with the live pipeline rather than rebuilding: the raw and redrive logs
+# it reads, and the notifier's parking topic and dedup ledger, which no worker writes. A notifier
+# moved to the replayed alerts topic then keeps its ledger: the replayed alerts carry the same
+# deterministic ids, so nobody is told twice.
+SHARED = frozenset({"raw", "redrive", "alerts_parked", "alerts_delivered"})
 
 
 def replay_settings(base: WorkerSettings, app_id: str, suffix: str) -> WorkerSettings:

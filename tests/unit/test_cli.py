@@ -27,6 +27,8 @@ from statusflow_cli.loadgen import (
 from statusflow_cli.main import build_parser, main, matches, render
 from statusflow_cli.samples import LIFECYCLES
 from streams.normalizer import normalize
+from streams.replay import replay_settings
+from streams.settings import WorkerSettings
 from tests.unit.test_schemas import RECORDS
 
 
@@ -192,3 +194,15 @@ def test_progress_follows_whether_stderr_is_a_terminal(capsys: pytest.CaptureFix
     with progress("piped", 1) as tracker:
         tracker.advance()
     assert capsys.readouterr().err == ""
+
+
+def test_a_replay_shares_the_raw_log_and_the_notifiers_ledger() -> None:
+    live = WorkerSettings()
+    replayed = replay_settings(live, "statusflow-replay", ".replay")
+    assert replayed.topics.raw == live.topics.raw
+    assert replayed.topics.redrive == live.topics.redrive
+    # The replayed alerts carry the live ones' ids: a notifier moved to them keeps its ledger.
+    assert replayed.topics.alerts_delivered == live.topics.alerts_delivered
+    assert replayed.topics.alerts_parked == live.topics.alerts_parked
+    assert replayed.topics.alerts == live.topics.alerts + ".replay"
+    assert replayed.topics.changes == live.topics.changes + ".replay"
