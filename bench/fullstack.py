@@ -74,7 +74,7 @@ from bench.live import (
 from schemas.codec import codec
 from statusflow_cli.http_load import Sent, send_paced
 from statusflow_cli.loadgen import MAX_RATE
-from streams.normalizer import normalize
+from streams.core.normalizer import normalize
 
 SAMPLE_S = 3.0
 #: Requests the load generator keeps in flight at most. An open-loop sender must not cap them

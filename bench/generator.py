@@ -19,9 +19,9 @@ import orjson
 from schemas.envelope import RawWebhook
 from streams.adapters.base import Adapter
 from streams.adapters.registry import ADAPTERS
+from streams.core.tracker import track
 from streams.domain.lattice import MessageState
 from streams.domain.status import RANKED, Status
-from streams.tracker import track
 
 T0_MS = 1_750_000_000_000
 REPEAT_RATE = 0.10

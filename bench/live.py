@@ -30,13 +30,13 @@ from schemas.settings import KafkaSettings
 from schemas.topics import partitions_of
 from statusflow_cli.http_load import send_paced
 from statusflow_cli.samples import LIFECYCLES, T0, reference_fold
+from streams.core.records import message_path, state_view
 from streams.domain.events import parse_message_key
 from streams.domain.lattice import MessageState, join
-from streams.lag import LagProbe, lag_by_topic
-from streams.records import message_path, state_view
+from streams.positions import LagProbe, lag_by_topic
 from streams.settings import WorkerSettings
 
-#: The worker's warnings when it reads records again (streams/lag.py): the goal is none.
+#: The worker's warnings when it reads records again (streams/faust_ext/stall_repair.py): the goal is none.
 REREAD_MARKS = ("reading again", "read again", "reading them again")
 
 
@@ -80,7 +80,7 @@ def worker_settings(settings: KafkaSettings, app_id: str) -> WorkerSettings:
 
 class Lag:
     """Every consumer lag of one worker app: `<app_id>-normalize` on the raw topic and `<app_id>`
-    on events and signals (streams/lag.py measures it the way the worker's own gauge does)."""
+    on events and signals (streams/positions.py measures it the way the worker's own gauge does)."""
 
     def __init__(self, settings: KafkaSettings, app_id: str) -> None:
         self._probe = LagProbe(worker_settings(settings, app_id))

@@ -16,12 +16,12 @@ import faust
 from faust.types import StreamT
 from faust.worker import Worker
 
+from streams.core.normalizer import normalize
+from streams.core.tracker import state_changed, track
 from streams.domain.events import StatusEvent
 from streams.domain.lattice import Failure, MessageState
 from streams.domain.status import FailureReason, Status
-from streams.normalizer import normalize
 from streams.settings import WorkerSettings
-from streams.tracker import state_changed, track
 
 
 def event_to_dict(event: StatusEvent) -> dict[str, Any]:

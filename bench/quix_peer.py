@@ -21,10 +21,10 @@ from typing import Any
 from quixstreams import Application, State
 
 from bench.naive_faust import event_from_dict, event_to_dict, state_from_dict, state_to_dict
+from streams.core.normalizer import normalize
+from streams.core.tracker import state_changed, track
 from streams.domain.events import message_key
-from streams.normalizer import normalize
 from streams.settings import WorkerSettings
-from streams.tracker import state_changed, track
 
 
 def events_of(raw: bytes) -> list[dict[str, Any]]:

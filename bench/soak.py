@@ -15,6 +15,10 @@ wrote, and 200 messages through the worker's query API.
 
 Memory growth over the second half, per process: the mean of the last three samples against the
 mean of the first three samples from the middle of the run on (fewer in short runs); goal < 10 %.
+The worker's RocksDB memory budget (STATUSFLOW_ROCKSDB_MEMORY_MB, streams/rocksdb_memory.py) is
+SOAK_ROCKSDB_MEMORY_MB, 32 by default: the production default (128) fills with the table over
+hours, so a worker would still be growing towards it at the end of the run; a budget the run
+fills shows whether the worker's memory levels off once its bounds are reached.
 
 Writes bench/results/soak-latest.md (summary and table), soak-latest.csv, soak-latest.png (plot)
 and soak-latest.json.
@@ -47,6 +51,8 @@ from statusflow_cli.loadgen import MAX_RATE
 
 MAX_MINUTES = 30.0
 INTERVAL_S = 30.0
+# The worker's RocksDB budget in the soak (see the module docstring).
+ROCKSDB_MEMORY_MB = 32
 LAG_EVERY_S = 5.0
 GROWTH_GOAL = 0.10
 PROCESSES = ("receiver", "worker", "normalize child", "broker")
@@ -366,7 +372,8 @@ def markdown(r: dict[str, Any]) -> str:
         f"# Soak {r['date']}",
         "",
         f"{r['machine']['cores']} cores; {r['minutes']:g} min at {r['rate']:,.0f} webhooks/s ({r['rate_source']}); "
-        f"receiver, worker (RocksDB store) and broker on loopback; samples every {r['interval_s']:.0f} s; "
+        f"receiver, worker (RocksDB store, {r.get('rocksdb_memory_mb', '?')} MB budget) and broker on loopback; "
+        f"samples every {r['interval_s']:.0f} s; "
         f"whole run {r['elapsed_s']:.0f} s.",
         "",
         f"Load: sent {load.get('sent', 0):,}, acknowledged {load.get('acked', 0):,} ({load.get('rate', 0):,.1f}/s), "
@@ -453,7 +460,9 @@ def main() -> None:
     rate, source = (args.rate, "--rate/SOAK_RATE") if args.rate is not None else default_rate()
     rate = min(rate, MAX_RATE)
     started = time.monotonic()
-    print(f"soak: {args.minutes:g} min at {rate:,.0f} webhooks/s ({source})", flush=True)
+    budget_mb = int(os.environ.get("SOAK_ROCKSDB_MEMORY_MB", str(ROCKSDB_MEMORY_MB)))
+    os.environ["STATUSFLOW_ROCKSDB_MEMORY_MB"] = str(budget_mb)  # the stack's processes inherit it
+    print(f"soak: {args.minutes:g} min at {rate:,.0f} webhooks/s ({source}); RocksDB budget {budget_mb} MB", flush=True)
     with broker_process() as broker:
         install_event_loop("uvloop")  # as the stack's processes and statusflow loadgen
         results = asyncio.run(soak(broker.pid, broker.bootstrap, rate, args.minutes, args.interval))
@@ -461,6 +470,7 @@ def main() -> None:
         date=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         machine=machine(),
         rate_source=source,
+        rocksdb_memory_mb=budget_mb,
         elapsed_s=round(time.monotonic() - started, 1),
     )
     results["goals"] = goals(results)

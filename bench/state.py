@@ -19,8 +19,8 @@ from aiokafka.partitioner import murmur2
 from bench.generator import Reference
 from bench.harness import PARTITIONS, RESULTS, create_topics, produce, spawn, stop, unique, worker_env
 from devkit.kafka_local import free_port
+from streams.core.records import message_path, state_to_bytes
 from streams.domain.events import message_key, parse_message_key
-from streams.records import message_path, state_to_bytes
 from streams.topology import STATE_TABLE
 
 

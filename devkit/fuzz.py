@@ -37,8 +37,9 @@ from schemas.codec import SCHEMA_NAMES, SchemaError, codec, decode_any
 from schemas.envelope import RawWebhook
 from streams.adapters.base import ParseResult, UnparseableWebhook
 from streams.adapters.registry import ADAPTERS
-from streams.batches import RawRecord, plan_normalize
-from streams.outputs import Source
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize
+from streams.core.outputs import Source
 
 FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures"
 FORM_PROVIDERS = frozenset({"twilio", "weni"})
@@ -87,7 +88,7 @@ def check_webhook(provider: str, body: bytes, content_type: str = "application/j
             raise Crash(msg)
         rejected = len(result.rejected)
     try:
-        plan = plan_normalize([RawRecord(b"fuzz-1", raw.to_avro(), _SOURCE)], partitions=4)
+        plan = plan_normalize([RawRecord(b"fuzz-1", raw.to_avro(), _SOURCE)], partitions=4, at=now_ms())
         plan.encoded_bundles()
     except Exception as exc:
         msg = f"normalize plan of a {provider} webhook raised {exc!r}"
@@ -117,7 +118,7 @@ def check_record(data: bytes, name: str = "raw_webhook") -> str:
             raise Crash(msg) from exc
     if name == "raw_webhook":
         try:
-            record = plan_normalize([RawRecord(b"fuzz-1", data, _SOURCE)], partitions=4)
+            record = plan_normalize([RawRecord(b"fuzz-1", data, _SOURCE)], partitions=4, at=now_ms())
         except Exception as exc:
             msg = f"normalize plan of {len(data)} envelope bytes raised {exc!r}"
             raise Crash(msg) from exc

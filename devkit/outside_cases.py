@@ -14,7 +14,7 @@ from pathlib import Path
 
 from schemas.envelope import RawWebhook
 from streams.adapters.registry import ADAPTERS
-from streams.normalizer import Normalized, normalize
+from streams.core.normalizer import Normalized, normalize
 
 CONTENT_TYPES = {"json": "application/json", "form": "application/x-www-form-urlencoded"}
 

@@ -32,8 +32,8 @@ from schemas.settings import KafkaSettings
 from statusflow_cli import dashboard, export, funnel, loadgen, notify, redrive, topics
 from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Unreachable, complain, progress
 from statusflow_cli.samples import mixed_stream
+from streams.core.records import message_path, state_view
 from streams.domain.events import parse_message_key
-from streams.records import message_path, state_view
 from streams.replay import add_arguments as add_replay_arguments
 from streams.stages import stage_functions
 

@@ -44,7 +44,7 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics, partitions_of
 from statusflow_cli.console import EXIT_UNREACHABLE, EXIT_USAGE, CliError, Tracker, Unreachable, progress, say
 from statusflow_cli.funnel import instant
-from streams.outputs import Source
+from streams.core.outputs import Source
 
 # Envelopes sent per round: their acknowledgements, then their Redrive records, are awaited together.
 SEND_BATCH = 500

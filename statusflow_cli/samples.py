@@ -14,8 +14,8 @@ from urllib.parse import urlencode
 import orjson
 
 from schemas.envelope import RawWebhook
+from streams.core.normalizer import normalize
 from streams.domain.lattice import MessageState, merge
-from streams.normalizer import normalize
 
 JSON = "application/json"
 FORM = "application/x-www-form-urlencoded"

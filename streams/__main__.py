@@ -14,10 +14,10 @@ from schemas.event_loop import install_event_loop
 from schemas.live_channels import LiveChannels, hold_sighup
 from schemas.topics import ensure_topics
 from streams.app import create_app
+from streams.faust_ext.table_store import preload
+from streams.faust_ext.watchdog import HangWatch, start_hang_watchdog, start_recovery_watchdog
 from streams.settings import WorkerSettings
-from streams.table_store import preload
 from streams.topology import internal_topics
-from streams.watchdog import HangWatch, start_hang_watchdog, start_recovery_watchdog
 
 
 class Worker(FaustWorker):

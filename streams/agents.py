@@ -2,7 +2,7 @@
 
 Agents stay thin: records come in batches (Faust's `take_events`: as many as have arrived,
 up to `batch_max_records`, waiting at most `batch_within_s` for more), each batch goes through
-the pure planning calls (streams/batches.py, streams/domain/channel.py) and the rest is I/O.
+the pure planning calls (streams/core/batches.py, streams/domain/channel.py) and the rest is I/O.
 Faust acknowledges a record even when its agent raises, so nothing here may raise for bad
 input: undecodable records go to the dead-letter topic with their reason.
 
@@ -27,15 +27,18 @@ from prometheus_client import CollectorRegistry, Counter
 from schemas.codec import SchemaError, codec
 from schemas.live_channels import LiveChannels
 from streams.adapters.registry import Resolver
-from streams.batches import (
+from streams.clock import now_ms
+from streams.core.batches import (
     ChannelSignals,
     decode_signals,
     expiry_signals,
-    now_ms,
     plan_track,
     retire_bundles,
     stuck_signals,
 )
+from streams.core.outputs import Source, dead_letter_record
+from streams.core.records import Bundle, bundle_parts_from_avro, is_legacy_state, state_from_bytes
+from streams.core.tracker import expired_record
 from streams.disk_deadlines import DiskDeadlines
 from streams.domain.channel import ChannelState, apply_signals, from_bytes, to_bytes
 from streams.domain.deadlines import DeadlineSet
@@ -43,18 +46,15 @@ from streams.domain.events import StatusEvent
 from streams.domain.lattice import MessageState
 from streams.domain.retention import FINISHED, Retention, RetentionIndex
 from streams.domain.stuck import StuckIndex
+from streams.faust_ext.table_writes import TableWriter
 from streams.funnel_stage import FunnelStage
 from streams.late import count_late, late_counter
 from streams.message_ids import MessageIds
 from streams.normalize_loop import NormalizeLoop
 from streams.normalize_process import NormalizeProcess
-from streams.outputs import Source, dead_letter_record
-from streams.records import Bundle, bundle_parts_from_avro, is_legacy_state, state_from_bytes
 from streams.stages import stage_functions
-from streams.table_writes import TableWriter
 from streams.tenant_figures import TenantFigures
 from streams.topology import Topology
-from streams.tracker import expired_record
 
 log = logging.getLogger(__name__)
 
@@ -303,7 +303,9 @@ class _Tracker:
 
     async def _track(self, events: list[StatusEvent], partition_of: dict[bytes, int], outbox: Outbox) -> None:
         writer, names = self.writer, self._t.settings.topics
-        plan = plan_track(events, lambda key: writer.get(partition_of[key], key), self._window_ms, self._cohort_ms)
+        plan = plan_track(
+            events, lambda key: writer.get(partition_of[key], key), self._window_ms, self._cohort_ms, at=now_ms()
+        )
         for key, value in plan.writes.items():
             outbox.add(await writer.set(partition_of[key], key, value))
         received_at = max((event.received_at for event in events), default=None)

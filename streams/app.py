@@ -10,6 +10,7 @@ from schemas.channels import ChannelsConfig
 from schemas.live_channels import LiveChannels
 from streams.access_web import register_access
 from streams.agents import register_agents
+from streams.faust_ext.watchdog import HangWatch
 from streams.lag import register_lag
 from streams.reload import live_channels, register_reload
 from streams.settings import WorkerSettings
@@ -17,7 +18,6 @@ from streams.stages import stage_functions
 from streams.tenant_figures import TenantFigures
 from streams.topology import build_topology
 from streams.views import register_views
-from streams.watchdog import HangWatch
 
 WORKER_METRICS_PREFIX = "statusflow_worker"
 
@@ -26,7 +26,7 @@ def create_app(
     settings: WorkerSettings, channels: ChannelsConfig | LiveChannels | None = None, hangs: HangWatch | None = None
 ) -> faust.App:
     """A Faust app with the worker's stages wired to the configured topics and channels; `hangs`
-    (the worker process's, streams/watchdog.py) is fed by the lag timer and a heartbeat."""
+    (the worker process's, streams/faust_ext/watchdog.py) is fed by the lag timer and a heartbeat."""
     topology = build_topology(settings)
     # Channels loaded from their file are reloaded while the worker runs (streams/reload.py):
     # whoever needs them asks for the configuration in force each time.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from rocksdict import Options, Rdict, WriteBatch
 
-from streams.rocksdb_memory import installed
+from streams.faust_ext.rocksdb_memory import installed
 
 _DEADLINE = struct.Struct(">Q")
 # Small buffers: this database holds 8 bytes plus a key per message and is read in order.
@@ -38,7 +38,7 @@ class DiskDeadlines:
         options.set_write_buffer_size(_WRITE_BUFFER)
         options.set_max_write_buffer_number(2)
         shared = installed()
-        if shared is not None:  # the worker's one RocksDB budget (streams/rocksdb_memory.py)
+        if shared is not None:  # the worker's one RocksDB budget (streams/faust_ext/rocksdb_memory.py)
             options.set_block_based_table_factory(shared.table_options())
             shared.apply(options)
         self._path = path

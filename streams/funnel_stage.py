@@ -21,7 +21,7 @@ from typing import Protocol
 from schemas.codec import codec
 from streams.domain.cohort_retention import CohortRetention
 from streams.domain.funnel import CohortRow, fold
-from streams.table_writes import TableWriter
+from streams.faust_ext.table_writes import TableWriter
 from streams.topology import Topology
 
 

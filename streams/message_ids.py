@@ -35,18 +35,18 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from schemas.codec import codec
-from streams.batches import moved_signals
+from streams.core.batches import moved_signals
+from streams.core.partitioning import key_partition
+from streams.core.records import event_to_record, state_from_bytes, state_to_bytes
+from streams.core.tracker import moved_record
 from streams.domain.aliases import Alias, alias_told, may_be_alias, move, rekey
 from streams.domain.events import StatusEvent, parse_message_key
 from streams.domain.history import Entry, add, expires_at, from_bytes, to_bytes
 from streams.domain.lattice import MessageState
 from streams.domain.retention import RetentionIndex
 from streams.domain.stuck import StuckIndex
-from streams.partitioning import key_partition
-from streams.records import event_to_record, state_from_bytes, state_to_bytes
-from streams.table_writes import TableWriter
+from streams.faust_ext.table_writes import TableWriter
 from streams.topology import Topology
-from streams.tracker import moved_record
 
 Indexes = Callable[[int], tuple[StuckIndex, RetentionIndex]]
 Encoded = tuple[int, bytes, bytes]

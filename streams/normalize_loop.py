@@ -18,9 +18,10 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from streams.adapters.registry import Resolver, adapter_for
-from streams.batches import RawRecord, plan_normalize
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize
+from streams.core.outputs import Source
 from streams.domain.events import StatusEvent
-from streams.outputs import Source
 from streams.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -60,7 +61,7 @@ class NormalizeLoop:
             session_timeout_ms=int(s.session_timeout_s * 1000),
             heartbeat_interval_ms=int(max(s.session_timeout_s / 4, 0.5) * 1000),
             fetch_max_bytes=32 * 1024 * 1024,
-            # One fetch per batch, not per record trickling in (see streams.commits.FetchBatching).
+            # One fetch per batch, not per record trickling in (see streams.faust_ext.commits.FetchBatching).
             fetch_min_bytes=s.fetch_min_bytes,
             fetch_max_wait_ms=s.fetch_max_wait_ms,
             max_partition_fetch_bytes=8 * 1024 * 1024,
@@ -117,7 +118,7 @@ class NormalizeLoop:
             for r in batch
         ]
         accept, resolve = self._stages
-        plan = plan_normalize(records, partitions, accept, resolve, self._settings.privacy())
+        plan = plan_normalize(records, partitions, accept, resolve, self._settings.privacy(), at=now_ms())
         # Bundles published while this worker's Faust side is rebalancing or recovering its
         # table could be tracked into a table partition that recovery then rewrites (seen in
         # the two-worker test): hold them until the tracker is settled.

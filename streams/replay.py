@@ -21,7 +21,7 @@ from pathlib import Path
 from aiokafka import TopicPartition
 
 from schemas.topics import ensure_topics
-from streams.lag import LagProbe
+from streams.positions import LagProbe
 from streams.settings import WorkerSettings
 
 REPO = Path(__file__).resolve().parent.parent

@@ -29,7 +29,7 @@ class WorkerSettings(KafkaSettings):
         default=128,
         ge=8,
         description="RocksDB store: one block cache shared by every table and partition database of the worker; "
-        "memtables, index and filter blocks are charged to it (streams/rocksdb_memory.py).",
+        "memtables, index and filter blocks are charged to it (streams/faust_ext/rocksdb_memory.py).",
     )
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=6066, ge=1, le=65535)

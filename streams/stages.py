@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 from schemas.channels import ChannelsConfig
 from streams.adapters.registry import Resolver, channel_resolver
+from streams.core.filters import status_filter
 from streams.domain.events import StatusEvent
-from streams.filters import status_filter
 
 
 def stage_functions(channels: ChannelsConfig | None) -> tuple[Callable[[StatusEvent], bool], Resolver]:

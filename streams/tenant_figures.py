@@ -1,6 +1,6 @@
 """Per-tenant figures of the worker's GET /metrics: dead letters by the tenant of their channel.
 
-The channel stage counts them as it folds each batch's signals (streams/batches.py counts a
+The channel stage counts them as it folds each batch's signals (streams/core/batches.py counts a
 webhook's dead letters under its channel). Tenant label values come from the channels file
 only (schemas.access.TenantLabeller): `none` for a channel without a tenant or not configured,
 so the series stay bounded by the configuration. A signals record processed again after a

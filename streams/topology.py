@@ -8,11 +8,9 @@ import faust
 from aiokafka.admin import NewTopic
 from faust.types import TableT, TopicT
 
-from streams.commits import FetchBatching, batch_fetches
-from streams.commits import register as register_transport
-from streams.rocksdb_memory import MB, install_shared_memory
+from streams.faust_ext import install
+from streams.faust_ext.rocksdb_memory import MB
 from streams.settings import WorkerSettings
-from streams.table_store import register as register_memory_store
 
 STATE_TABLE = "message_state"
 CHANNEL_TABLE = "channel_state"
@@ -50,11 +48,10 @@ class Topology:
 
 
 def build_topology(settings: WorkerSettings) -> Topology:
-    """A Faust app with raw-bytes topics (we encode Avro ourselves, once per record)."""
-    app = faust.App(
-        settings.app_id,
-        broker=f"{register_transport()}{settings.bootstrap_servers}",
-        store=register_memory_store() if settings.store == "memory" else "rocksdb://",
+    """A Faust app with raw-bytes topics (we encode Avro ourselves, once per record), with the
+    worker's Faust repairs installed (streams/faust_ext/)."""
+    app = install(
+        settings,
         datadir=settings.data_dir,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -79,18 +76,16 @@ def build_topology(settings: WorkerSettings) -> Topology:
         web_bind=settings.web_host,
         web_enabled=True,
     )
-    batch_fetches(app, FetchBatching(settings.fetch_min_bytes, settings.fetch_max_wait_ms))
     names = settings.topics
     # Faust's RocksDB defaults are sized for a dedicated host: 3 write buffers of 64 MB and a
     # 2 GB block cache per partition database. Smaller memtables, and one budget shared by every
-    # database of the worker, bound its memory by the settings.
+    # database of the worker (installed with the app, streams/faust_ext/rocksdb_memory.py), bound
+    # its memory by the settings.
     store_options = (
         {"write_buffer_size": settings.rocksdb_write_buffer_mb * MB, "max_write_buffer_number": 2}
         if settings.store == "rocksdb"
         else None
     )
-    if settings.store == "rocksdb":
-        install_shared_memory(settings.rocksdb_memory_mb * MB)
 
     def topic(name: str) -> TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes)

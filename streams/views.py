@@ -10,17 +10,17 @@ from yarl import URL
 
 from schemas.channels import DEFAULT_CHANNEL
 from streams.access_web import forwarded_headers, request_may_see
+from streams.core.partitioning import key_partition
+from streams.core.records import message_path, state_from_bytes, state_view
 from streams.domain.channel import from_bytes as channel_from_bytes
 from streams.domain.channel import view as channel_view
 from streams.domain.events import message_key, parse_message_key
 from streams.domain.funnel import funnel_view, parse_instant
 from streams.domain.history import from_bytes as history_from_bytes
 from streams.domain.history import view as history_view
+from streams.faust_ext.table_writes import TableWriter
 from streams.funnel_stage import channel_rows
 from streams.message_ids import resolve
-from streams.partitioning import key_partition
-from streams.records import message_path, state_from_bytes, state_view
-from streams.table_writes import TableWriter
 from streams.topology import CHANNEL_TABLE, COHORT_TABLE, STATE_TABLE, Topology
 
 log = logging.getLogger(__name__)

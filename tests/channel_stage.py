@@ -10,9 +10,10 @@ import orjson
 
 from schemas.envelope import RawWebhook
 from statusflow_cli import samples
-from streams.batches import ChannelSignals, Keyed, RawRecord, decode_signals, plan_normalize, plan_track
+from streams.clock import now_ms
+from streams.core.batches import ChannelSignals, Keyed, RawRecord, decode_signals, plan_normalize, plan_track
+from streams.core.outputs import Source
 from streams.domain.channel import ChannelState, Policy, apply_signals
-from streams.outputs import Source
 
 
 def vonage(
@@ -56,10 +57,10 @@ class ChannelStage:
         """One batch through normalize, track and the channel stage, in that order (the order
         of their records on the channel's partition of the signals topic)."""
         records = [RawRecord(w.request_id.encode(), w.to_avro(), Source("raw", 0, i)) for i, w in enumerate(webhooks)]
-        normalized = plan_normalize(records, 1)
+        normalized = plan_normalize(records, 1, at=now_ms())
         self._signals(normalized.signals, now)
         events = [event for bundle in normalized.bundles.values() for event in bundle]
-        tracked = plan_track(events, self.table.get, self.policy.window_ms)
+        tracked = plan_track(events, self.table.get, self.policy.window_ms, at=now_ms())
         self.table.update(tracked.writes)
         self._signals(tracked.signals, now)
 

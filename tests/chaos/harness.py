@@ -29,10 +29,10 @@ from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings, TopicNames
 from statusflow_cli.samples import MixedStream, mixed_stream, reference_fold
+from streams.core.normalizer import normalize
+from streams.core.records import message_path, state_view
 from streams.domain.events import parse_message_key
 from streams.domain.lattice import MessageState
-from streams.normalizer import normalize
-from streams.records import message_path, state_view
 from tests.integration.helpers import read_topic, wait_until
 
 REPO = Path(__file__).resolve().parents[2]

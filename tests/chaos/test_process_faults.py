@@ -15,7 +15,7 @@ from schemas.codec import codec
 from schemas.envelope import RawWebhook
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
-from streams.normalizer import Normalized, normalize
+from streams.core.normalizer import Normalized, normalize
 from tests.chaos.harness import (
     LOADS,
     Figures,

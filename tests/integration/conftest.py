@@ -78,7 +78,7 @@ def start_worker(
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": kafka_settings.bootstrap_servers,
             "STATUSFLOW_APP_ID": f"statusflow-{unique_id}",
-            # A recovery hang of faust-streaming heals by the worker's own restart (streams/watchdog.py):
+            # A recovery hang of faust-streaming heals by the worker's own restart (streams/faust_ext/watchdog.py):
             # sooner than production's 90 s, within the tests' deadlines.
             "STATUSFLOW_RECOVERY_STALL_S": "20",
             "STATUSFLOW_WEB_PORT": str(port),

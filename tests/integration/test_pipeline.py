@@ -20,10 +20,10 @@ from schemas.codec import codec
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import MixedStream, meta, mixed_stream, reference_fold
+from streams.core.records import message_path, state_view
 from streams.domain.alerting import KIND_BY_REASON
 from streams.domain.events import parse_message_key
 from streams.domain.lattice import MessageState
-from streams.records import message_path, state_view
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
 
@@ -205,7 +205,7 @@ async def test_worker_killed_mid_stream_recovers_its_table_and_converges(
     second = start_worker("first", STATUSFLOW_STORE=store)
     await wait_for_table(second, stream.expected)
     if store == "memory":
-        # The memory store was filled by its bulk load of the changelog (streams/table_store.py),
+        # The memory store was filled by its bulk load of the changelog (streams/faust_ext/table_store.py),
         # and Faust's recovery resumed from where the load ended.
         loaded = re.findall(r"(\d+) changelog records of 4 partitions loaded", second.log.read_text(errors="replace"))
         assert loaded and int(loaded[0]) > 0, loaded

@@ -16,8 +16,8 @@ from schemas.envelope import RawWebhook
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import MixedStream
+from streams.core.records import message_path
 from streams.domain.events import parse_message_key
-from streams.records import message_path
 from tests.integration.conftest import WorkerFactory, WorkerProcess
 from tests.integration.helpers import consume, wait_until
 from tests.integration.test_pipeline import FAST_WINDOWS, produce_raw

@@ -9,7 +9,7 @@ from faust.types import TP
 
 from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
-from streams.table_store import _PRELOADED, preload, read_changelog
+from streams.faust_ext.table_store import _PRELOADED, preload, read_changelog
 
 
 async def test_the_load_applies_every_record_in_order_and_reports_the_last_offset_held(

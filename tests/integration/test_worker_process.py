@@ -14,7 +14,7 @@ from schemas.settings import KafkaSettings
 from schemas.topics import ensure_topics
 from statusflow_cli.samples import mixed_stream
 from streams.app import create_app
-from streams.lag import LagProbe
+from streams.positions import LagProbe
 from streams.settings import WorkerSettings
 from streams.topology import internal_topics
 from tests.integration.conftest import WorkerFactory, WorkerProcess
@@ -185,7 +185,7 @@ async def test_a_skipped_record_with_later_records_processed_is_not_committed_pa
     # (a stream that goes on after a rebalance). faust-streaming 0.15 commits past a missing
     # record when it is the first one after the committed offset (or when nothing was ever
     # committed): the skipped record would be lost for good, and no stall would show. The
-    # worker's consumer holds its commits instead and reads the record again (streams/commits.py).
+    # worker's consumer holds its commits instead and reads the record again (streams/faust_ext/commits.py).
     # The stream arrives in three parts, each normalized before the next, so every partition
     # gets a record per part: the skip hits a partition's first record at `skip_from` or later.
     stream = mixed_stream(messages_per_kind=1, seed=11)

@@ -20,10 +20,10 @@ from hypothesis import strategies as st
 
 from schemas.codec import codec
 from streams.agents import _Tracker
-from streams.batches import decode_signals
+from streams.core.batches import decode_signals
+from streams.core.partitioning import key_partition
+from streams.core.records import event_to_record, state_from_bytes
 from streams.domain.funnel import funnel_of
-from streams.partitioning import key_partition
-from streams.records import event_to_record, state_from_bytes
 from tests.fake_tables import FakeOutbox, FakeTable, fake_topology
 from tests.unit.test_message_ids import GS, WA, gupshup_v2
 

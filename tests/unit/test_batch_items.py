@@ -19,9 +19,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import codec
-from streams.batches import RawRecord, plan_normalize
-from streams.normalizer import normalize
-from streams.outputs import Source
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize
+from streams.core.normalizer import normalize
+from streams.core.outputs import Source
 from tests.factories import FIXTURES, raw_webhook
 
 FORM = "application/x-www-form-urlencoded"
@@ -130,7 +131,7 @@ def _run(shape: Shape, plan: list[str | None]) -> tuple[list[str], list[str], li
             items.append(_spoil(item, how))
     raw = raw_webhook(shape.provider, shape.body(items), shape.content_type)
     result = normalize(raw.to_avro())
-    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4)
+    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4, at=now_ms())
     assert len(planned.audits) == 1
     reasons = [codec("dead_letter").decode(value)["reason"] for _, value in planned.dead_letters]
     return valid, [e.message_id for e in result.events], reasons
@@ -170,7 +171,7 @@ def test_any_sibling_never_drops_a_valid_item_or_crashes(name: str, items: list[
     assert result.dead_letter_reason is None, result.dead_letter_reason
     found = {e.message_id for e in result.events}
     assert {f"m{k}" for k, item in enumerate(items) if item is None} <= found
-    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4)
+    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4, at=now_ms())
     assert len(planned.dead_letters) == len(result.rejected)
 
 
@@ -178,7 +179,7 @@ def test_an_aivo_list_with_one_bad_item_tracks_the_good_one_and_dead_letters_onl
     raw = raw_webhook("aivo", (FIXTURES / "aivo" / "batch_one_bad_item.json").read_bytes())
     result = normalize(raw.to_avro())
     assert [(e.message_id, e.status.value) for e in result.events] == [("wamid.AIVO-GOOD", "delivered")]
-    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 7))], partitions=4)
+    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 7))], partitions=4, at=now_ms())
     (letter,) = [codec("dead_letter").decode(v) for _, v in planned.dead_letters]
     assert letter["reason"] == "body[1].message_status 'bounced-twice' is not a known Aivo status"
     assert letter["raw"] == raw.to_avro()  # the whole webhook, for a redrive after a fix
@@ -196,7 +197,7 @@ def test_a_batch_whose_every_item_is_bad_is_dead_lettered_item_by_item() -> None
     raw = raw_webhook("aivo", body)
     result = normalize(raw.to_avro())
     assert result.outcome == "dead_lettered"
-    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4)
+    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4, at=now_ms())
     assert [codec("dead_letter").decode(v)["reason"] for _, v in planned.dead_letters] == [
         "body[0].message_status 'zzz' is not a known Aivo status",
         "body[1] must be an object, got int",
@@ -210,7 +211,7 @@ def test_a_sniffed_content_type_is_noted_in_the_normalize_audit() -> None:
     bare = dataclasses.replace(raw, sniffed_from="")
     audits = [
         codec("audit_record").decode(
-            plan_normalize([RawRecord(b"r", r.to_avro(), Source("raw", 0, 0))], 4).audits[0][1]
+            plan_normalize([RawRecord(b"r", r.to_avro(), Source("raw", 0, 0))], 4, at=now_ms()).audits[0][1]
         )
         for r in (raw, bare)
     ]
@@ -309,7 +310,7 @@ def test_golden_batches_track_the_good_items_and_dead_letter_each_bad_one(
     raw = raw_webhook(provider, (FIXTURES / fixture).read_bytes(), content_type or "application/json")
     result = normalize(raw.to_avro())
     assert [e.message_id for e in result.events] == good
-    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4)
+    planned = plan_normalize([RawRecord(b"r", raw.to_avro(), Source("raw", 0, 0))], partitions=4, at=now_ms())
     assert [codec("dead_letter").decode(v)["reason"] for _, v in planned.dead_letters] == reasons
     (audit,) = [codec("audit_record").decode(v) for _, v in planned.audits]
     assert audit["outcome"] == "normalized"

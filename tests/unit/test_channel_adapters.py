@@ -7,8 +7,8 @@ import pytest
 from schemas.envelope import RawWebhook
 from schemas.errors import ConfigurationError
 from streams.adapters.registry import ADAPTERS, channel_resolver
+from streams.core.normalizer import normalize
 from streams.domain.status import Status
-from streams.normalizer import normalize
 
 
 def _raw(provider: str, channel: str, body: bytes) -> bytes:

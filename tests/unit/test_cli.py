@@ -26,7 +26,7 @@ from statusflow_cli.loadgen import (
 )
 from statusflow_cli.main import build_parser, main, matches, render
 from statusflow_cli.samples import LIFECYCLES
-from streams.normalizer import normalize
+from streams.core.normalizer import normalize
 from streams.replay import replay_settings
 from streams.settings import WorkerSettings
 from tests.unit.test_schemas import RECORDS

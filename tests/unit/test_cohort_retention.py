@@ -10,12 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from schemas.codec import codec
-from streams.batches import RawRecord, decode_signals, plan_normalize
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, decode_signals, plan_normalize
+from streams.core.outputs import Source
 from streams.domain.channel import ChannelState, Policy, apply_signals
 from streams.domain.cohort_retention import MARGIN_MS, CohortRetention
 from streams.domain.funnel import Cohort, CohortRow
 from streams.funnel_stage import FunnelStage
-from streams.outputs import Source
 from tests.channel_stage import vonage
 from tests.fake_tables import FakeOutbox, FakeTable, fake_topology
 
@@ -56,7 +57,7 @@ def test_a_report_stamped_months_ahead_closes_no_cohort() -> None:
     # The channel's watermark is bounded by receipt (streams/domain/clock.py), and so the close.
     received_s = 1_750_030_000
     ahead = vonage("m-ahead", "delivered", received_s + 90 * 86_400, received_s=received_s)
-    plan = plan_normalize([RawRecord(b"r", ahead.to_avro(), Source("raw", 0, 0))], 1)
+    plan = plan_normalize([RawRecord(b"r", ahead.to_avro(), Source("raw", 0, 0))], 1, at=now_ms())
     state = ChannelState("vonage", "main")
     for _, value in plan.signals:
         apply_signals(state, decode_signals(value)[2], Policy(), 0)

@@ -1,4 +1,4 @@
-"""Offset commits never pass a record the worker has not processed (streams/commits.py)."""
+"""Offset commits never pass a record the worker has not processed (streams/faust_ext/commits.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from faust.types import TP
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streams.commits import GaplessCommitConsumer, first_missing
+from streams.faust_ext.commits import GaplessCommitConsumer, first_missing
 from streams.settings import WorkerSettings
 from streams.topology import build_topology
 

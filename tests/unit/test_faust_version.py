@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from streams import faust_version
+from streams.faust_ext import faust_version
 
 REPO = Path(__file__).resolve().parents[2]
 

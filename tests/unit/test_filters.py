@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from schemas.channels import parse_channels
 from schemas.envelope import RawWebhook
-from streams.batches import RawRecord, plan_normalize
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize
+from streams.core.filters import status_filter
+from streams.core.outputs import Source
 from streams.domain.status import Status
-from streams.filters import status_filter
-from streams.outputs import Source
 from tests.factories import FIXTURES, status_event
 
 CHANNELS = parse_channels(
@@ -30,7 +31,9 @@ def test_configured_channel_keeps_only_its_statuses() -> None:
 def test_filtered_events_are_audited_not_processed() -> None:
     body = (FIXTURES / "meta" / "status_sent.json").read_bytes()
     raw = RawWebhook("r1", "meta", "ops", 1, "application/json", "http://x/webhooks/meta/ops", body)
-    plan = plan_normalize([RawRecord(b"r1", raw.to_avro(), Source("raw", 0, 0))], 4, status_filter(CHANNELS))
+    plan = plan_normalize(
+        [RawRecord(b"r1", raw.to_avro(), Source("raw", 0, 0))], 4, status_filter(CHANNELS), at=now_ms()
+    )
     assert plan.events == 0
     assert plan.bundles == {}
     ((_, audit),) = plan.audits

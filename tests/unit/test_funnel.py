@@ -8,13 +8,14 @@ from collections import Counter
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from streams.batches import decode_signals, expiry_signals, plan_track
+from streams.clock import now_ms
+from streams.core.batches import decode_signals, expiry_signals, plan_track
+from streams.core.records import state_from_bytes
 from streams.domain.events import StatusEvent
 from streams.domain.funnel import Cohort, CohortRow, delta, fold, funnel_of, funnel_record, funnel_view, select
 from streams.domain.lattice import MessageState, merge
 from streams.domain.metrics import bucket_of
 from streams.domain.status import RANKED, FailureReason, Status
-from streams.records import state_from_bytes
 from tests.factories import status_event
 
 HOUR = 3_600_000
@@ -153,7 +154,7 @@ def test_published_funnel_equals_the_funnel_of_the_final_states(reports, rnd, ba
     published: dict[str, dict[str, object]] = {}
     offset = 0
     for i in range(0, len(stream), batch):
-        plan = plan_track(stream[i : i + batch], table.get, 60_000, HOUR)
+        plan = plan_track(stream[i : i + batch], table.get, 60_000, HOUR, at=now_ms())
         table.update(plan.writes)
         for _, value in plan.signals:
             provider, channel, view = decode_signals(value)

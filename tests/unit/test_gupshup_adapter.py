@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from streams.adapters.gupshup import GupshupAdapter
+from streams.core.normalizer import normalize
 from streams.domain.status import FailureReason, Status
-from streams.normalizer import normalize
 from tests.adapter_harness import RECEIVED_AT, AdapterHarness
 from tests.factories import event_fields, raw_webhook, refusal
 

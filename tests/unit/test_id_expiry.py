@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from streams.agents import _TrackIndexes
+from streams.core.records import state_to_bytes
 from streams.disk_deadlines import DiskDeadlines
 from streams.domain.aliases import Alias
 from streams.domain.deadlines import DeadlineSet
@@ -21,7 +22,6 @@ from streams.domain.history import DEAD_LETTERED, Entry, expires_at, to_bytes
 from streams.domain.lattice import merge
 from streams.domain.status import Status
 from streams.message_ids import MessageIds
-from streams.records import state_to_bytes
 from tests.factories import status_event
 from tests.fake_tables import FakeOutbox, FakeTable, fake_topology
 

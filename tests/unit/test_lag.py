@@ -14,20 +14,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from schemas.settings import TopicNames
 from streams.app import WORKER_METRICS_PREFIX
-from streams.lag import (
-    LAG_GAUGE,
-    REPAIRS_COUNTER,
-    LagProbe,
-    _read_again,
-    lag_by_topic,
-    lag_gauge,
-    partition_offsets,
-    refresh,
-    repairs_counter,
-    worker_groups,
-)
+from streams.faust_ext.stall_repair import REPAIRS_COUNTER, _read_again, repairs_counter
+from streams.faust_ext.stalls import Offsets
+from streams.lag import LAG_GAUGE, lag_gauge, refresh
+from streams.positions import LagProbe, lag_by_topic, partition_offsets, worker_groups
 from streams.settings import WorkerSettings
-from streams.stalls import Offsets
 
 RAW0, RAW1, EV0 = TopicPartition("raw", 0), TopicPartition("raw", 1), TopicPartition("events", 0)
 

@@ -15,7 +15,7 @@ from streams.adapters.base import UnparseableWebhook
 from streams.adapters.generic import GenericAdapter
 from streams.adapters.registry import ADAPTERS, channel_resolver
 from streams.adapters.wpp import load_wpp_config
-from streams.normalizer import normalize
+from streams.core.normalizer import normalize
 from tests.factories import FIXTURES, raw_webhook
 
 SAO_PAULO = zone("America/Sao_Paulo")

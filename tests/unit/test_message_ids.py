@@ -13,14 +13,15 @@ from schemas.codec import codec
 from statusflow_cli.main import matches
 from streams.adapters.gupshup import GupshupAdapter
 from streams.adapters.salvage import message_keys
-from streams.batches import RawRecord, plan_normalize, plan_track
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize, plan_track
+from streams.core.outputs import Source
+from streams.core.records import bundle_parts_from_avro, state_from_bytes
 from streams.domain.aliases import Alias, alias_told, may_be_alias, move, rekey
 from streams.domain.events import StatusEvent
 from streams.domain.history import DEAD_LETTERED, Entry, add, event_entry, from_bytes, to_bytes
 from streams.domain.lattice import MessageState, merge
 from streams.domain.status import Status
-from streams.outputs import Source
-from streams.records import bundle_parts_from_avro, state_from_bytes
 from tests.factories import FIXTURES, raw_webhook
 
 GS = "ee4a68a0-1203-4c85-8dc3-49d0b3226a35"
@@ -132,7 +133,7 @@ def test_a_message_posted_six_times_has_six_history_entries() -> None:
     state: bytes | None = None
     history: tuple[Entry, ...] = ()
     for event in posts:
-        plan = plan_track([event], lambda _k, s=state: s, 60_000)  # type: ignore[misc]
+        plan = plan_track([event], lambda _k, s=state: s, 60_000, at=now_ms())  # type: ignore[misc]
         state = plan.writes.get(event.message_key.encode(), state)
         history = add(history, plan.history[event.message_key.encode()])
     assert [e.outcome for e in history] == ["changed"] + ["duplicate"] * 5
@@ -143,8 +144,8 @@ def test_a_message_posted_six_times_has_six_history_entries() -> None:
 
 def test_a_duplicates_audit_record_names_its_message() -> None:
     event = gupshup_v2("sent", 1_750_030_010)
-    first = plan_track([event], lambda _k: None, 60_000)
-    again = plan_track([event], lambda key: first.writes[key], 60_000)
+    first = plan_track([event], lambda _k: None, 60_000, at=now_ms())
+    again = plan_track([event], lambda key: first.writes[key], 60_000, at=now_ms())
     (audit,) = [codec("audit_record").decode(v) for _, v in again.audits]
     assert audit["outcome"] == "duplicate"
     assert audit["message_keys"] == [f"gupshup:default:{GS}", f"gupshup:default:{WA}"]
@@ -156,7 +157,7 @@ def test_a_duplicates_audit_record_names_its_message() -> None:
 
 def _normalize(provider: str, body: bytes, content_type: str = "application/json") -> tuple[dict, list]:  # type: ignore[type-arg]
     raw = dataclasses.replace(raw_webhook(provider, body, content_type), request_id="req-dl")
-    plan = plan_normalize([RawRecord(b"req-dl", raw.to_avro(), Source("raw", 0, 7))], 4)
+    plan = plan_normalize([RawRecord(b"req-dl", raw.to_avro(), Source("raw", 0, 7))], 4, at=now_ms())
     (audit,) = [codec("audit_record").decode(v) for _, v in plan.audits]
     notes = [n for _, _, v in plan.encoded_bundles() for n in bundle_parts_from_avro(v).notes]
     return audit, notes

@@ -25,7 +25,10 @@ from streams.adapters.generic import GenericAdapter
 from streams.adapters.gupshup import GupshupAdapter
 from streams.adapters.salvage import message_keys
 from streams.agents import _TrackIndexes
-from streams.batches import plan_track
+from streams.clock import now_ms
+from streams.core.batches import plan_track
+from streams.core.records import is_legacy_state, message_path, state_from_bytes, state_to_bytes
+from streams.core.tracker import Outcome, track
 from streams.domain.aliases import alias_told, canonical_id
 from streams.domain.events import (
     MessageKey,
@@ -35,8 +38,6 @@ from streams.domain.events import (
     parse_message_key,
 )
 from streams.domain.status import Status
-from streams.records import is_legacy_state, message_path, state_from_bytes, state_to_bytes
-from streams.tracker import Outcome, track
 from tests.factories import raw_webhook
 from tests.fake_tables import fake_topology
 
@@ -111,7 +112,7 @@ def test_the_same_number_on_two_channels_is_two_messages_with_their_own_ids() ->
 
 def test_a_batch_with_both_channels_tracks_two_states_and_neither_is_a_duplicate() -> None:
     events = [generic_event("acme-wa", "sent"), generic_event("globex-wa", "failed")]
-    plan = plan_track(events, lambda _key: None, 60_000)
+    plan = plan_track(events, lambda _key: None, 60_000, at=now_ms())
     assert plan.outcomes == {"changed": 2}
     states = {key: state_from_bytes(key, value) for key, value in plan.writes.items()}
     assert {k: (s.channel, s.status) for k, s in states.items()} == {

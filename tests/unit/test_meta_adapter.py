@@ -7,8 +7,8 @@ import re
 import pytest
 
 from streams.adapters.meta import MetaAdapter
+from streams.core.normalizer import normalize
 from streams.domain.status import FailureReason, Status
-from streams.normalizer import normalize
 from tests.adapter_harness import AdapterHarness
 from tests.factories import raw_webhook, refusal
 

@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import codec
-from streams.batches import ChannelSignals, decode_signals, plan_track
+from streams.clock import now_ms
+from streams.core.batches import ChannelSignals, decode_signals, plan_track
 from streams.domain.channel import ChannelState, Policy, apply_signals, observe, tick
 from streams.domain.channel import view as channel_view
 from streams.domain.lattice import merge
@@ -154,7 +155,7 @@ def test_no_window_rate_leaves_zero_to_one_whatever_the_stream(reports, rnd, bat
     published: list[dict[str, object]] = []
     now = 0
     for i in range(0, len(stream), batch):
-        plan = plan_track(stream[i : i + batch], table.get, MIN)
+        plan = plan_track(stream[i : i + batch], table.get, MIN, at=now_ms())
         table.update(plan.writes)
         now += rnd.choice([0, MIN // 2, 2 * MIN])
         ticks = [(key, ChannelSignals(s.provider, s.channel, tick=True).encode()) for key, s in channels.items()]

@@ -11,9 +11,10 @@ from pydantic import ValidationError
 
 from receiver.settings import ReceiverSettings
 from schemas.privacy import Privacy, hash_number, mask_number, mask_numbers
-from streams.batches import RawRecord, plan_normalize
-from streams.normalizer import normalize
-from streams.outputs import Source
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize
+from streams.core.normalizer import normalize
+from streams.core.outputs import Source
 from streams.settings import WorkerSettings
 from tests.factories import FIXTURES, raw_webhook
 
@@ -129,7 +130,7 @@ def test_hash_mode_leaves_no_number_in_any_planned_record() -> None:
         RawRecord(b"r1", failing.to_avro(), Source("raw", 0, 0)),
         RawRecord(b"r2", good.to_avro(), Source("raw", 0, 1)),
     ]
-    plan = plan_normalize(records, 4, privacy=HASH)
+    plan = plan_normalize(records, 4, privacy=HASH, at=now_ms())
     # w1 of the failing webhook stands alone: tracked; its bad sibling w2 is the one dead letter.
     assert plan.events == 3 and len(plan.dead_letters) == 1
     derived = [v for _, _, v in plan.encoded_bundles()] + [v for _, v in plan.audits] + [v for _, v in plan.signals]

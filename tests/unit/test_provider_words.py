@@ -14,8 +14,8 @@ from streams.adapters.base import ChannelEvent, ParseResult, UnparseableWebhook
 from streams.adapters.generic import DEFAULT_CONFIG, GenericAdapter
 from streams.adapters.registry import adapter_for
 from streams.adapters.wpp import WPP_PRESET
+from streams.core.normalizer import normalize
 from streams.domain.status import FailureReason, Status
-from streams.normalizer import normalize
 from tests.factories import FIXTURES, raw_webhook
 
 AIVO = AivoAdapter()

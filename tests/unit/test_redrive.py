@@ -24,9 +24,10 @@ from statusflow_cli.redrive import (
     redriven_envelope,
     select,
 )
-from streams.batches import RawRecord, plan_normalize
-from streams.normalizer import normalize
-from streams.outputs import Source, dead_letter_record
+from streams.clock import now_ms
+from streams.core.batches import RawRecord, plan_normalize
+from streams.core.normalizer import normalize
+from streams.core.outputs import Source, dead_letter_record
 from tests.factories import FIXTURES
 
 T0 = 1_750_030_100_000
@@ -289,7 +290,7 @@ def test_the_audit_of_a_redriven_webhook_is_not_a_repeat_of_its_first() -> None:
     raw = envelope()
 
     def audit_ids(value: bytes) -> list[bytes]:
-        plan = plan_normalize([RawRecord(b"req-1", value, Source(RAW_TOPIC, 1, 10))], partitions=4)
+        plan = plan_normalize([RawRecord(b"req-1", value, Source(RAW_TOPIC, 1, 10))], partitions=4, at=now_ms())
         return [v for _, v in plan.audits]
 
     [first] = audit_ids(raw.to_avro())

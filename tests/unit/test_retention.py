@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from streams.batches import retire_bundles
+from streams.core.batches import retire_bundles
+from streams.core.partitioning import key_partition
+from streams.core.records import bundle_from_avro
+from streams.core.tracker import expired_record
 from streams.domain.deadlines import Deadlines
 from streams.domain.lattice import merge
 from streams.domain.retention import Retention, RetentionIndex
 from streams.domain.status import FailureReason, Status
-from streams.partitioning import key_partition
-from streams.records import bundle_from_avro
-from streams.tracker import expired_record
 from tests.factories import status_event
 
 DAY = 86_400_000

@@ -1,4 +1,4 @@
-"""Every RocksDB database of a worker shares one memory budget (streams/rocksdb_memory.py)."""
+"""Every RocksDB database of a worker shares one memory budget (streams/faust_ext/rocksdb_memory.py)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from faust.stores.rocksdb import RocksDBOptions
 
 from streams.disk_deadlines import DiskDeadlines
-from streams.rocksdb_memory import MB, install_shared_memory
+from streams.faust_ext.rocksdb_memory import MB, install_shared_memory
 
 
 def test_faust_databases_and_expiry_indexes_fill_one_shared_budget(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiokafka import TopicPartition
 
-from streams.stalls import Offsets, StalledPartitions
+from streams.faust_ext.stalls import Offsets, StalledPartitions
 
 EV0, EV1 = TopicPartition("events", 0), TopicPartition("events", 1)
 

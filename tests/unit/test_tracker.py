@@ -6,10 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas.codec import codec
+from streams.core.records import event_from_avro, event_to_avro, state_from_bytes, state_to_bytes
+from streams.core.tracker import Outcome, state_changed, track
 from streams.domain.lattice import SEEN_LIMIT
 from streams.domain.status import RANKED, Status
-from streams.records import event_from_avro, event_to_avro, state_from_bytes, state_to_bytes
-from streams.tracker import Outcome, state_changed, track
 from tests.factories import status_event
 
 

@@ -12,8 +12,8 @@ from hypothesis import strategies as st
 
 from streams.adapters.base import UnparseableWebhook
 from streams.adapters.twilio import STATUS_MAP, TwilioAdapter
+from streams.core.normalizer import normalize
 from streams.domain.status import FailureReason, Status
-from streams.normalizer import normalize
 from tests.adapter_harness import FORM, RECEIVED_AT, AdapterHarness
 from tests.factories import event_fields, raw_webhook
 

@@ -3,7 +3,7 @@ while they have work count as stalled."""
 
 from __future__ import annotations
 
-from streams.watchdog import HangWatch, NoProgress, StallDetector
+from streams.faust_ext.watchdog import HangWatch, NoProgress, StallDetector
 
 
 def test_a_recovery_without_progress_stalls_after_the_threshold() -> None:

@@ -2,7 +2,7 @@
 
 STATUSFLOW_FAULT_SKIP_FIRST_RECORD_OF=<topic>: Faust's consumer hands the first record of that
 topic to nothing, then carries on as if it had been delivered. That is what faust-streaming
-does when a fetched record reaches a stream during a rebalance (streams/stalls.py): the record
+does when a fetched record reaches a stream during a rebalance (streams/faust_ext/stalls.py): the record
 is read, never processed, never acknowledged, and not fetched again.
 
 STATUSFLOW_FAULT_SKIP_FROM_OFFSET=<n> (default 0): skip the first record of that topic whose
@@ -15,7 +15,7 @@ handing each record of that topic on: a tracking stage that lags behind normaliz
 STATUSFLOW_FAULT_HANG_ONCE_ON=<topic>:<marker file>: while the file exists, the first record of
 that topic is never handed on, and nothing after it (the file is removed first, so a restarted
 worker runs normally): the agents stop taking records while the process and its event loop
-stay alive, as faust-streaming's sometimes do (streams/watchdog.py, HangWatch).
+stay alive, as faust-streaming's sometimes do (streams/faust_ext/watchdog.py, HangWatch).
 """
 
 from __future__ import annotations

@@ -26,10 +26,11 @@ Here a partition commits nothing while the record at its committed offset (or, b
 first commit, at the log's start) is unacknowledged, unless Faust recorded that offset as a
 gap (an offset the log does not hold, such as a transaction marker). Records of a partition
 are processed in order, so a missing record behind processed ones was skipped: the lag timer
-(streams/lag.py) reads the partition again from it once the hold has lasted two commit
-intervals (`skipped`), and the stall repair (streams/stalls.py) remains the fallback.
+(streams/lag.py, streams/faust_ext/stall_repair.py) reads the partition again from it once the
+hold has lasted two commit intervals (`skipped`), and the stall repair
+(streams/faust_ext/stalls.py) remains the fallback.
 
-Corrects faust-streaming 0.15.3 (the release streams/faust_version.py requires):
+Corrects faust-streaming 0.15.3 (the release streams/faust_ext/faust_version.py requires):
 `Consumer._new_offset` (reads `_acked`, `_gap`, `_committed_offset`), `Consumer._drain_messages`
 and the aiokafka consumer thread's `_create_worker_consumer`. Upstream: the loose check of the
 first acknowledged offset is faust-streaming issue #606 ("Wrong offset commit in case of gaps",
@@ -50,9 +51,9 @@ from typing import Any, cast
 from aiokafka.errors import KafkaError
 
 # Before Faust's internals below: stops the worker on any faust-streaming but the release the
-# repairs are written against. streams/topology.py builds every app of the worker with this
-# module's transport, importing it before its other repairs (streams/faust_version.py).
-from streams import faust_version  # noqa: F401
+# repairs are written against (streams/faust_ext/faust_version.py). The package imports it first
+# too (streams/faust_ext/__init__.py); this keeps the property for this module on its own.
+from streams.faust_ext import faust_version  # noqa: F401
 
 # isort: split
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -264,7 +265,7 @@ class GaplessCommitConsumer(AIOKafkaConsumer):
         try:
             starts = await self.earliest_offsets(*tps)
         except (KafkaError, TimeoutError) as exc:
-            # The lag probe sets them at its next measurement (streams/lag.py).
+            # The lag probe sets them at its next measurement (streams/faust_ext/stall_repair.py).
             log.warning("log starts of %s partitions not known yet (%r)", len(tps), exc)
             return
         assigned = self.assignment()

@@ -2,18 +2,19 @@
 
 statusflow corrects faust-streaming in five places (docs/architecture.md, "The Faust repairs"),
 each through Faust's internals rather than its API: the consumer's `_new_offset`, `_acked`,
-`_gap`, `_committed_offset` and `_drain_messages` (streams/commits.py), the memory store's
+`_gap`, `_committed_offset` and `_drain_messages` (streams/faust_ext/commits.py), the memory store's
 `data` and `_key_partition` and the RocksDB store's `_db_for_partition` and `_key_index`
-(streams/table_writes.py, streams/table_store.py), the recovery's `active_offsets` and
-`active_remaining` (streams/watchdog.py). Another release may rename or rework any of them
+(streams/faust_ext/table_writes.py, streams/faust_ext/table_store.py), the recovery's `active_offsets` and
+`active_remaining` (streams/faust_ext/watchdog.py). Another release may rename or rework any of them
 without notice, and a repair that silently stops applying loses records instead of failing.
 So the worker refuses to start on any release but this one. Upgrading Faust means reading each
 repair against the new release first, then moving `REQUIRED` and the pin in pyproject.toml
 together (tests/unit/test_faust_version.py keeps them equal) and refreshing the lock files.
 
-streams/commits.py, the commit guard, imports this module before it imports any of Faust's
-internals; every Faust app of the worker is built with its transport (streams/topology.py,
-which imports it first of the repairs), so no worker runs without the check.
+The package streams/faust_ext/ imports this module first, before any of its repairs imports
+Faust's internals (and the commit guard, streams/faust_ext/commits.py, imports it before its
+own); every Faust app of the worker is built by the package's `install` (streams/topology.py),
+so no worker runs without the check.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ it without acknowledging it, and the consumer's read position has moved on, so t
 only fetched again after the next rebalance. Seen in the two-worker test after one worker was
 killed: a bundle stayed unprocessed, offset committed right below it, for minutes. (The
 committed offset only stays below the skipped record because the worker's consumer refuses to
-commit past it: streams/commits.py.)
+commit past it: streams/faust_ext/commits.py.)
 
 The symptom is observable from outside Faust: on a partition this worker is assigned, the
 group's committed offset stays below the partition's end while nothing moves. Such a
@@ -14,11 +14,11 @@ partition is sought back to its committed offset, which re-delivers the skipped 
 processing is idempotent (deterministic ids, lattice joins), so a seek that was not needed
 only repeats work.
 
-Corrects faust-streaming 0.15.3 (the release streams/faust_version.py requires); the timer that
-measures and seeks is in streams/lag.py. Upstream: no upstream issue found for this case; the
-closest, faust-streaming issue #216 (records skipped around a rebalance), was closed by
-reordering the resume for apps without tables, and this worker has tables. Why:
-docs/architecture.md.
+Corrects faust-streaming 0.15.3 (the release streams/faust_ext/faust_version.py requires); the
+timer that measures is streams/lag.py, the seek streams/faust_ext/stall_repair.py. Upstream: no
+upstream issue found for this case; the closest, faust-streaming issue #216 (records skipped
+around a rebalance), was closed by reordering the resume for apps without tables, and this
+worker has tables. Why: docs/architecture.md.
 """
 
 from __future__ import annotations

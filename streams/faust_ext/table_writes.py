@@ -16,7 +16,7 @@ send callback does, so a restart with a RocksDB store replays only what came aft
 
 Written against faust-streaming 0.15.3's stores (`faust.stores.memory.Store.data` and
 `_key_partition`, `faust.stores.rocksdb.Store._db_for_partition` and `_key_index`; the release
-streams/faust_version.py requires). Upstream: table writes from a batch of events, which Faust
+streams/faust_ext/faust_version.py requires). Upstream: table writes from a batch of events, which Faust
 refuses ("Cannot modify table key from outside of stream iteration"), are faust-streaming issue
 #497 (open); for the changelog records that no write waits for, no upstream issue found. Why:
 docs/architecture.md.

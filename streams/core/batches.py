@@ -10,13 +10,17 @@ one ChannelSignals record per channel per batch.
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Callable, Iterable
 
 from schemas.codec import codec
 from schemas.privacy import Privacy
 from streams.adapters.registry import Resolver, adapter_for
 from streams.adapters.salvage import item_keys, message_keys
+from streams.core.normalizer import MASK, Normalized, normalize
+from streams.core.outputs import Source, audit_record, dead_letter_record
+from streams.core.partitioning import key_partition
+from streams.core.records import event_to_record, state_from_bytes, state_to_bytes
+from streams.core.tracker import Outcome, state_changed, track
 from streams.domain.alerting import message_alerts
 from streams.domain.channel import ChannelSignalsView
 from streams.domain.clock import bounded
@@ -27,18 +31,8 @@ from streams.domain.history import DEAD_LETTERED, Entry, event_entry
 from streams.domain.lattice import MessageState
 from streams.domain.metrics import Scope, WindowAggregate, contributions
 from streams.domain.stuck import stuck_alert
-from streams.normalizer import MASK, Normalized, normalize
-from streams.outputs import Source, audit_record, dead_letter_record
-from streams.partitioning import key_partition
-from streams.records import event_to_record, state_from_bytes, state_to_bytes
-from streams.tracker import Outcome, state_changed, track
 
 Keyed = tuple[bytes, bytes]
-
-
-def now_ms() -> int:
-    """Wall-clock epoch milliseconds."""
-    return int(time.time() * 1000)
 
 
 @dataclasses.dataclass(slots=True)
@@ -159,11 +153,13 @@ def plan_normalize(
     accept: Callable[[StatusEvent], bool] = lambda _event: True,
     resolve: Resolver = adapter_for,
     privacy: Privacy = MASK,
+    *,
+    at: int,
 ) -> NormalizePlan:
-    """Normalise a batch: events bundled by partition, dead letters, one audit per webhook."""
+    """Normalise a batch received at `at` (epoch ms, the caller's clock): events bundled by
+    partition, dead letters, one audit per webhook."""
     plan = NormalizePlan()
     signals = _SignalsByChannel()
-    at = now_ms()
     for record in records:
         result = normalize(record.value, resolve, privacy)
         raw = result.raw
@@ -359,8 +355,11 @@ def plan_track(
     lookup: Callable[[bytes], bytes | None],
     window_ms: int,
     cohort_ms: int = DEFAULT_COHORT_MS,
+    *,
+    at: int,
 ) -> TrackPlan:
-    """Fold a bundle into the table; each key is written once, however many events it had."""
+    """Fold a bundle into the table at `at` (epoch ms, the caller's clock); each key is written
+    once, however many events it had."""
     plan = TrackPlan()
     signals = _SignalsByChannel()
     change_codec = codec("status_change")
@@ -368,7 +367,6 @@ def plan_track(
     cache: dict[bytes, bytes | None] = {}
     windows: dict[tuple[str, str], dict[tuple[Scope, int], WindowAggregate]] = {}
     cohorts: dict[Cohort, Counts] = {}
-    at = now_ms()
     for event in events:
         key = event.message_key.encode()
         current = cache[key] if key in cache else lookup(key)

@@ -13,7 +13,7 @@ needs: a partition's offset is forgotten when the partition is revoked and when 
 its keys after a recovery (Faust's memory store keeps only active partitions), and it is only
 ever moved on for records whose values the store holds.
 
-Corrects faust-streaming 0.15.3's table recovery (the release streams/faust_version.py
+Corrects faust-streaming 0.15.3's table recovery (the release streams/faust_ext/faust_version.py
 requires) through its memory store's internals: `faust.stores.memory.Store.data` and
 `_key_partition`, the `persisted_offset` contract, and the store registry `STORES`. Upstream: no
 upstream issue found for the per-record cost of recovering a memory table. Why:

@@ -7,7 +7,7 @@ A fresh start recovers normally, so a worker whose recovery makes no progress fo
 replaces itself (crash-only: the changelog and the committed offsets make this safe).
 The same holds for a worker whose agents stop taking records after recovery (`HangWatch`).
 
-Corrects faust-streaming 0.15.3 (the release streams/faust_version.py requires), reading its
+Corrects faust-streaming 0.15.3 (the release streams/faust_ext/faust_version.py requires), reading its
 `TableManager.recovery` (`in_recovery`, `active_offsets`, `active_remaining`). Upstream: the
 recovery hang is faust-streaming issue #432 ("Still fetching changelog topics for recovery",
 open) and #176 (the same "No event received for active tp" message, open); agents that stop
@@ -82,7 +82,7 @@ class HangWatch:
     faust-streaming agents can stop consuming for good while the worker looks healthy
     (faust-streaming issues 175, 229 and 640; seen once in this project's fault runs): records
     wait on partitions this worker owns, nothing processes them, and re-reading them (the
-    stalled-partition repair, streams/stalls.py) does not help because nothing reads the
+    stalled-partition repair, streams/faust_ext/stalls.py) does not help because nothing reads the
     stream. Two signs are watched:
 
     * a partition assigned to this worker with records behind its committed offset, none of
