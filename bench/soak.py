@@ -15,7 +15,7 @@ wrote, and 200 messages through the worker's query API.
 
 Memory growth over the second half, per process: the mean of the last three samples against the
 mean of the first three samples from the middle of the run on (fewer in short runs); goal < 10 %.
-The worker's RocksDB memory budget (STATUSFLOW_ROCKSDB_MEMORY_MB, streams/rocksdb_memory.py) is
+The worker's RocksDB memory budget (STATUSFLOW_ROCKSDB_MEMORY_MB, streams/faust_ext/rocksdb_memory.py) is
 SOAK_ROCKSDB_MEMORY_MB, 32 by default: the production default (128) fills with the table over
 hours, so a worker would still be growing towards it at the end of the run; a budget the run
 fills shows whether the worker's memory levels off once its bounds are reached.
