@@ -165,6 +165,11 @@ async def test_a_reload_under_load_loses_nothing_and_answers_no_5xx(
     receiver: str, channels_file: Path, kafka_settings: KafkaSettings, start_worker: WorkerFactory
 ) -> None:
     worker = start_worker(STATUSFLOW_CHANNELS_FILE=str(channels_file), STATUSFLOW_CHANNELS_POLL_S=POLL)
+    # The worker reads the file as it is when it starts (a broken one stops it, docs/runbook.md):
+    # the rewrites begin once it runs with the first one, or a slow start would read a later one.
+    await wait_until(
+        reaches(worker.url, "statusflow_config_last_reload_success", 1), within=120, what="the worker's metrics"
+    )
     acked: list[str] = []
     refused: list[int] = []
     stop = asyncio.Event()

@@ -162,7 +162,13 @@ async def test_a_record_the_consumer_skipped_is_read_again_from_the_committed_of
     assert skipped is not None, "the fault was not injected"
     topic, partition, offset = skipped.groups()
     assert f"{topic}[{partition}]: " in log
-    assert f"behind committed offset {offset} and none processed" in log
+    # Read again from the committed offset: by the stall repair when nothing after it on that
+    # partition was processed, or at once by the commit guard when later records were (which of
+    # the two depends on how normalize batched the stream; the test below pins the second).
+    assert (
+        f"behind committed offset {offset} and none processed" in log
+        or f"record at offset {offset} skipped while later ones were processed" in log
+    ), log[-3000:]
 
 
 async def _normalized_all(settings: WorkerSettings) -> None:
