@@ -169,6 +169,22 @@ def _pass_through(envelope: dict[str, Any]) -> bytes:
     return orjson.dumps(out)
 
 
+def _ceiling_run(
+    name: str, *, expected: int, events: int, count: int, first: float | None, started: float, done: float
+) -> Run:
+    """A pass-through ceiling's figures: `count` of `expected` records passed, the first at `first`."""
+    complete = count == expected
+    return Run(
+        name=name,
+        webhooks=expected,
+        events=events,
+        complete=complete,
+        start_to_first_s=(first - started) if first is not None else None,
+        processing_s=(done - first) if first is not None and complete else None,
+        wall_s=done - started,
+    )
+
+
 async def run_raw_passthrough(
     bootstrap: str, records: Sequence[tuple[bytes, bytes]], *, events: int, within_s: float = 120
 ) -> Run:
@@ -207,14 +223,14 @@ async def run_raw_passthrough(
     finally:
         await producer.stop()
         await consumer.stop()
-    return Run(
-        name="raw aiokafka pass-through",
-        webhooks=len(records),
+    return _ceiling_run(
+        "raw aiokafka pass-through",
+        expected=len(records),
         events=events,
-        complete=count == len(records),
-        start_to_first_s=(first - started) if first is not None else None,
-        processing_s=(done - first) if first is not None and count == len(records) else None,
-        wall_s=done - started,
+        count=count,
+        first=first,
+        started=started,
+        done=done,
     )
 
 
@@ -281,12 +297,12 @@ async def run_confluent_passthrough(
         expected=len(records),
         within_s=within_s,
     )
-    return Run(
-        name="raw confluent-kafka pass-through",
-        webhooks=len(records),
+    return _ceiling_run(
+        "raw confluent-kafka pass-through",
+        expected=len(records),
         events=events,
-        complete=count == len(records),
-        start_to_first_s=(first - started) if first is not None else None,
-        processing_s=(done - first) if first is not None and count == len(records) else None,
-        wall_s=done - started,
+        count=count,
+        first=first,
+        started=started,
+        done=done,
     )
